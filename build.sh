@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Build qinit and a bootable initramfs for qemu.
+#   ./build.sh            build out/vmlinuz and out/initramfs.cpio.gz
+#   ./build.sh test       build, then clippy and cargo test (unit + qemu suite)
+#   ./build.sh clean      remove out/
+#   ./build.sh distclean  remove out/ and .cache/ (downloaded kernel)
+# Environment:
+#   KERNEL=/path/vmlinuz            use this kernel instead of Debian's linux-image-amd64
+#   MODULES=/path/lib/modules/VER   its modules (needs modules.dep); only with KERNEL
+#   MODULES_EXTRA="a b"             more modules to stage, with their dependencies
+#   CI=true                         a missing prerequisite fails instead of being skipped
+set -euo pipefail
+
+# KERNEL and MODULES are relative to the caller's directory.
+if [ -n "${KERNEL:-}" ]; then KERNEL=$(readlink -f "$KERNEL"); fi
+if [ -n "${MODULES:-}" ]; then MODULES=$(readlink -f "$MODULES"); fi
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+OUT=$ROOT/out
+STAGE=$OUT/stage
+CACHE=$ROOT/.cache/kernel
+TARGET=x86_64-unknown-linux-gnu
+QINIT=$ROOT/target/$TARGET/release/qinit
+APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip"
+WANT_MODULES="e1000 e1000e virtio_net virtio_pci ${MODULES_EXTRA:-}"
+
+die() { echo "build: error: $*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=
+apt_update() {
+    [ -n "$APT_UPDATED" ] && return 0
+    echo "build: apt-get update"
+    apt-get update -qq
+    APT_UPDATED=1
+}
+
+install_packages() {
+    local missing="" p
+    for p in $APT_PACKAGES; do
+        if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+            missing="$missing $p"
+        fi
+    done
+    [ -z "$missing" ] && return 0
+    is_root || die "missing packages:$missing (run as root, or: sudo apt-get install$missing)"
+    apt_update
+    echo "build: apt-get install$missing"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+}
+
+# Print the package name of Debian's current generic kernel, e.g. linux-image-6.1.0-56-amd64.
+kernel_package() {
+    apt-cache depends linux-image-amd64 2>/dev/null \
+        | awk '$1 ~ /Depends:$/ && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+
+# Download and unpack Debian's kernel into .cache/kernel/root-VERSION (cached), set KVER, KROOT.
+fetch_kernel() {
+    local pkg
+    pkg=$(kernel_package)
+    if [ -z "$pkg" ] && is_root; then apt_update; pkg=$(kernel_package); fi
+    [ -n "$pkg" ] || die "cannot resolve linux-image-amd64's kernel package (apt-get update as root?)"
+    KVER=${pkg#linux-image-}
+    KROOT=$CACHE/root-$KVER
+    if [ -f "$KROOT/boot/vmlinuz-$KVER" ] && [ -f "$KROOT/lib/modules/$KVER/modules.dep" ]; then
+        echo "build: kernel $KVER (cached in ${KROOT#"$ROOT"/})"
+        return 0
+    fi
+    echo "build: downloading $pkg"
+    mkdir -p "$CACHE"
+    rm -f "$CACHE"/*.deb
+    local aptopt=()
+    is_root && aptopt=(-o APT::Sandbox::User=root)
+    if ! (cd "$CACHE" && apt-get download -qq "${aptopt[@]}" "$pkg"); then
+        # Our package lists may name a version that has left the archive.
+        is_root || die "apt-get download $pkg failed"
+        apt_update
+        pkg=$(kernel_package)
+        [ -n "$pkg" ] || die "cannot resolve linux-image-amd64's kernel package"
+        KVER=${pkg#linux-image-}
+        KROOT=$CACHE/root-$KVER
+        echo "build: downloading $pkg"
+        (cd "$CACHE" && apt-get download -qq "${aptopt[@]}" "$pkg")
+    fi
+    echo "build: unpacking $pkg into ${KROOT#"$ROOT"/}"
+    rm -rf "$KROOT.tmp"
+    dpkg-deb -x "$CACHE/${pkg}"_*.deb "$KROOT.tmp"
+    [ -d "$KROOT.tmp/lib/modules/$KVER" ] || die "$pkg has no lib/modules/$KVER"
+    echo "build: depmod -b ${KROOT#"$ROOT"/} $KVER"
+    depmod -b "$KROOT.tmp" "$KVER"
+    rm -rf "$KROOT"
+    mv "$KROOT.tmp" "$KROOT"
+    rm -f "$CACHE"/*.deb
+    # Keep only the current version.
+    find "$CACHE" -mindepth 1 -maxdepth 1 -name 'root-*' ! -name "root-$KVER" -exec rm -rf {} +
+}
+
+# Print the relative paths (as in modules.dep) of the wanted modules and all their dependencies.
+# Modules built into the kernel are reported on stderr and need no file.
+module_files() {
+    local dir=$1 builtin=$1/modules.builtin
+    [ -f "$builtin" ] || builtin=/dev/null
+    awk -v want="$WANT_MODULES" '
+        function norm(p) { sub(":$", "", p); sub(".*/", "", p); sub("[.]ko([.].*)?$", "", p); gsub("-", "_", p); return p }
+        BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { x = w[i]; gsub("-", "_", x); W[x] = 1 } }
+        FILENAME != ARGV[2] { if (norm($1) in W) builtin[norm($1)] = 1; next }
+        norm($1) in W { found[norm($1)] = 1; f = $1; sub(":$", "", f); print f; for (i = 2; i <= NF; i++) print $i }
+        END {
+            bad = 0
+            for (x in W) {
+                if (x in found) continue
+                if (x in builtin) { print "build: module " x " is built into the kernel" > "/dev/stderr"; continue }
+                print "build: error: module " x " not found in modules.dep" > "/dev/stderr"; bad = 1
+            }
+            exit bad
+        }' "$builtin" "$dir/modules.dep" | LC_ALL=C sort -u
+}
+
+stage_modules() {
+    local src=$1 ver=$2 dst=$STAGE/lib/modules/$2 f out files
+    [ -f "$src/modules.dep" ] || die "$src/modules.dep missing (run depmod on it)"
+    files=$(module_files "$src") || die "module resolution failed"
+    mkdir -p "$dst"
+    for f in $files; do
+        out=$dst/${f%.ko*}.ko
+        mkdir -p "$(dirname "$out")"
+        case $f in
+            *.ko.xz) xz -dc "$src/$f" > "$out" ;;
+            *.ko.zst) zstd -q -dc "$src/$f" > "$out" ;;
+            *.ko.gz) gzip -dc "$src/$f" > "$out" ;;
+            *.ko) cp "$src/$f" "$out" ;;
+            *) die "unexpected module file $f" ;;
+        esac
+        echo "build: module ${f}"
+    done
+    for f in modules.builtin modules.builtin.modinfo modules.order; do
+        if [ -f "$src/$f" ]; then cp "$src/$f" "$dst/"; fi
+    done
+    echo "build: depmod -b out/stage $ver"
+    depmod -b "$STAGE" "$ver"
+}
+
+build_qinit() {
+    command -v cargo >/dev/null || die "cargo not found (install Rust, e.g. with rustup)"
+    echo "build: cargo build --release --target $TARGET (static)"
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET"
+    [ -x "$QINIT" ] || die "$QINIT was not built"
+}
+
+assemble() {
+    local kernel=$1 modsrc=$2 ver=$3 link
+    echo "build: staging initramfs in out/stage"
+    rm -rf "$STAGE"
+    mkdir -p "$STAGE"
+    cp -a "$ROOT/rootfs/." "$STAGE/"
+    (cd "$STAGE" && mkdir -p bin sbin usr/bin usr/sbin etc proc sys dev run tmp root)
+    chmod 1777 "$STAGE/tmp"
+    chmod 700 "$STAGE/root"
+    cp /bin/busybox "$STAGE/bin/busybox"
+    for link in $(/bin/busybox --list-full); do
+        if [ -e "$STAGE/$link" ] || [ -L "$STAGE/$link" ]; then continue; fi  # never /init or rootfs files
+        mkdir -p "$STAGE/$(dirname "$link")"
+        ln -s /bin/busybox "$STAGE/$link"
+    done
+    is_root || die "creating dev/console needs root (or run under fakeroot)"
+    mknod -m 600 "$STAGE/dev/console" c 5 1
+    mknod -m 666 "$STAGE/dev/null" c 1 3
+    install -m 755 "$QINIT" "$STAGE/init"
+    ln -sfn /init "$STAGE/bin/qinit"
+    if [ -n "$modsrc" ]; then
+        stage_modules "$modsrc" "$ver"
+    else
+        echo "build: warning: KERNEL given without MODULES: no modules staged"
+    fi
+    echo "build: packing out/initramfs.cpio.gz"
+    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9) > "$OUT/initramfs.cpio.gz.tmp"
+    mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
+    cp "$kernel" "$OUT/vmlinuz.tmp"
+    mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+}
+
+build() {
+    local kernel modsrc ver
+    install_packages
+    if [ -n "${KERNEL:-}" ]; then
+        [ -f "$KERNEL" ] || die "KERNEL=$KERNEL: no such file"
+        kernel=$KERNEL
+        modsrc=${MODULES:-}
+        ver=""
+        if [ -n "$modsrc" ]; then
+            [ -d "$modsrc" ] || die "MODULES=$modsrc: no such directory"
+            ver=$(basename "$modsrc")
+        fi
+        echo "build: kernel $kernel${ver:+ (modules $ver)}"
+    else
+        [ -z "${MODULES:-}" ] || die "MODULES needs KERNEL too"
+        fetch_kernel
+        kernel=$KROOT/boot/vmlinuz-$KVER
+        modsrc=$KROOT/lib/modules/$KVER
+        ver=$KVER
+    fi
+    build_qinit
+    mkdir -p "$OUT"
+    assemble "$kernel" "$modsrc" "$ver"
+    echo "build: done"
+    du -h --apparent-size "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$QINIT" | sed 's/^/build:   /'
+}
+
+run_tests() {
+    if ! cargo clippy --version >/dev/null 2>&1; then
+        [ "${CI:-}" = true ] && die "cargo clippy is not installed (rustup component add clippy)"
+        echo "build: warning: cargo clippy not installed, skipping it"
+    else
+        echo "build: cargo clippy --all-targets -- -D warnings"
+        cargo clippy --all-targets -- -D warnings
+    fi
+    export QINIT_OUT=$OUT
+    echo "build: cargo test -- --test-threads=2 (QINIT_OUT=$QINIT_OUT)"
+    cargo test -- --test-threads=2
+    echo "build: all tests passed"
+}
+
+case ${1:-build} in
+    build) build ;;
+    test) build; run_tests ;;
+    clean) echo "build: rm -rf out"; rm -rf "$OUT" ;;
+    distclean) echo "build: rm -rf out .cache"; rm -rf "$OUT" "$ROOT/.cache" ;;
+    *) die "usage: $0 [build|test|clean|distclean]" ;;
+esac

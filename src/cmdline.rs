@@ -1,0 +1,131 @@
+//! The kernel command line, parsed into qinit's settings. Quoting as the kernel does it:
+//! double quotes group words with spaces. Unknown keys belong to the kernel or to other
+//! programs and are ignored; a bad value of ours gets one line naming key and value.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub dhcp_timeout: Duration,
+    pub hostname: Option<String>,
+    pub shell: String,
+    pub console: Option<String>,
+    pub modules: Vec<String>,
+    pub net: bool,
+    pub debug: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dhcp_timeout: Duration::from_secs(5),
+            hostname: None,
+            shell: "/bin/sh".into(),
+            console: None,
+            modules: Vec::new(),
+            net: true,
+            debug: false,
+        }
+    }
+}
+
+/// Splits a command line into words, honouring double quotes like the kernel's
+/// next_arg(): quotes group, and are removed.
+pub fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut has_word = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                has_word = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if has_word {
+                    words.push(std::mem::take(&mut cur));
+                    has_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has_word = true;
+            }
+        }
+    }
+    if has_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// Parses the command line; returns the settings and one error line per bad value.
+pub fn parse(line: &str) -> (Config, Vec<String>) {
+    let mut cfg = Config::default();
+    let mut errors = Vec::new();
+    for word in split_words(line) {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
+        };
+        let bad = |why: &str| format!("{key}={}: {why}", crate::log::escape(value.unwrap_or("").as_bytes()));
+        match (key, value) {
+            ("qinit.dhcp_timeout", Some(v)) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
+                    cfg.dhcp_timeout = Duration::from_secs_f64(s)
+                }
+                _ => errors.push(bad("expected seconds between 0 and 3600")),
+            },
+            ("qinit.hostname", Some(v)) => match crate::names::hostname(v.as_bytes()) {
+                Ok((h, _)) => cfg.hostname = Some(h),
+                Err(e) => errors.push(bad(e.reason)),
+            },
+            ("qinit.shell", Some(v)) if v.starts_with('/') => cfg.shell = v.to_string(),
+            ("qinit.shell", Some(_)) => errors.push(bad("expected an absolute path")),
+            ("qinit.console", Some(v)) => cfg.console = Some(v.trim_start_matches("/dev/").to_string()),
+            ("qinit.modules", Some(v)) => cfg
+                .modules
+                .extend(v.split(',').filter(|m| !m.is_empty()).map(str::to_string)),
+            ("qinit.net", Some("off")) => cfg.net = false,
+            ("qinit.net", Some("on")) => cfg.net = true,
+            ("qinit.net", Some(_)) => errors.push(bad("expected on or off")),
+            ("qinit.debug", None) => cfg.debug = true,
+            _ => {}
+        }
+    }
+    (cfg, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_the_kernel() {
+        assert_eq!(
+            split_words("console=ttyS0  a=\"b c\" \"d e\"=f quiet\n"),
+            vec!["console=ttyS0", "a=b c", "d e=f", "quiet"]
+        );
+        assert_eq!(split_words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reads_our_keys() {
+        let (c, e) = parse("console=ttyS0 qinit.dhcp_timeout=2.5 qinit.hostname=box qinit.debug qinit.modules=virtio_net,e1000e");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.dhcp_timeout, Duration::from_millis(2500));
+        assert_eq!(c.hostname.as_deref(), Some("box"));
+        assert!(c.debug);
+        assert_eq!(c.modules, vec!["virtio_net", "e1000e"]);
+    }
+
+    #[test]
+    fn bad_values_name_key_and_value_and_keep_defaults() {
+        let (c, e) = parse("qinit.dhcp_timeout=soon qinit.hostname=a;b qinit.shell=sh");
+        assert_eq!(c, Config::default());
+        assert_eq!(e.len(), 3);
+        assert!(e[0].contains("qinit.dhcp_timeout=soon"), "{}", e[0]);
+        assert!(e[1].contains("qinit.hostname=a;b"), "{}", e[1]);
+    }
+}

@@ -1,0 +1,317 @@
+//! DHCP messages on the wire: requests built with dhcproto, replies checked field by field
+//! before anything in them is believed (RFC 2131 4.1 and the checks in
+//! shared/docs/dhcp-client.md).
+
+use super::options::{walk, RawOptions, ReplyOptions};
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable};
+use std::net::Ipv4Addr;
+
+pub const SERVER_PORT: u16 = 67;
+pub const CLIENT_PORT: u16 = 68;
+const MAGIC: [u8; 4] = [99, 130, 83, 99];
+const HEADER_LEN: usize = 236;
+/// RFC 1542: some relays and servers drop BOOTP messages shorter than 300 bytes.
+const MIN_LEN: usize = 300;
+/// The parameter request list, the same in DISCOVER and REQUEST.
+const PARAMS: [u8; 14] = [1, 3, 6, 12, 15, 26, 28, 42, 51, 54, 58, 59, 119, 121];
+
+/// Who we are on the wire: the same in every message of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId {
+    pub mac: [u8; 6],
+    pub hostname: Option<String>,
+}
+
+/// What a request carries besides the fixed fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Discover,
+    /// SELECTING: REQUEST naming the offer's address and server.
+    Select { requested: Ipv4Addr, server: Ipv4Addr },
+    /// RENEWING/REBINDING: ciaddr set, no server id, no requested address.
+    Renew { ciaddr: Ipv4Addr },
+    /// INIT-REBOOT: the held address in option 50.
+    Reboot { requested: Ipv4Addr },
+    Release { ciaddr: Ipv4Addr, server: Ipv4Addr },
+}
+
+/// A BOOTREQUEST with our chaddr, built from bytes because dhcproto's constructors draw
+/// the xid from `rand::random()`, which can block early in boot.
+fn base(xid: u32, mac: &[u8; 6]) -> Result<Message, String> {
+    let mut raw = Vec::with_capacity(HEADER_LEN + 5);
+    raw.extend_from_slice(&[1, 1, 6, 0]);
+    raw.extend_from_slice(&xid.to_be_bytes());
+    raw.resize(28, 0);
+    raw.extend_from_slice(mac);
+    raw.resize(HEADER_LEN, 0);
+    raw.extend_from_slice(&MAGIC);
+    raw.push(255);
+    Message::decode(&mut Decoder::new(&raw)).map_err(|e| format!("building a request: {e}"))
+}
+
+pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>, String> {
+    let mut msg = base(xid, &id.mac)?;
+    // secs >= 1: some servers ignore a request that says no time has passed.
+    msg.set_secs(secs.max(1));
+    let (kind, broadcast) = match req {
+        Request::Discover => (MessageType::Discover, true),
+        Request::Select { .. } | Request::Reboot { .. } => (MessageType::Request, true),
+        Request::Renew { .. } => (MessageType::Request, false),
+        Request::Release { .. } => (MessageType::Release, false),
+    };
+    if broadcast {
+        msg.set_flags(Flags::default().set_broadcast());
+    }
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::MessageType(kind));
+    let mut client_id = vec![1u8];
+    client_id.extend_from_slice(&id.mac);
+    opts.insert(DhcpOption::ClientIdentifier(client_id));
+    match req {
+        Request::Select { requested, server } => {
+            opts.insert(DhcpOption::RequestedIpAddress(requested));
+            opts.insert(DhcpOption::ServerIdentifier(server));
+        }
+        Request::Reboot { requested } => {
+            opts.insert(DhcpOption::RequestedIpAddress(requested));
+        }
+        Request::Renew { ciaddr } => {
+            msg.set_ciaddr(ciaddr);
+        }
+        Request::Release { ciaddr, server } => {
+            msg.set_ciaddr(ciaddr);
+            msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+        }
+        Request::Discover => {}
+    }
+    if !matches!(req, Request::Release { .. }) {
+        let opts = msg.opts_mut();
+        opts.insert(DhcpOption::MaxMessageSize(1500));
+        opts.insert(DhcpOption::ParameterRequestList(
+            PARAMS.iter().map(|&c| OptionCode::from(c)).collect(),
+        ));
+        if let Some(h) = &id.hostname {
+            opts.insert(DhcpOption::Hostname(h.clone()));
+        }
+    }
+    let mut bytes = msg.to_vec().map_err(|e| format!("encoding a request: {e}"))?;
+    if bytes.len() < MIN_LEN {
+        bytes.resize(MIN_LEN, 0);
+    }
+    Ok(bytes)
+}
+
+/// A reply that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub kind: MessageType,
+    pub yiaddr: Ipv4Addr,
+    pub server: Ipv4Addr,
+    pub opts: ReplyOptions,
+}
+
+/// Checks a BOOTREPLY against our xid and MAC and reads its options. The error says why a
+/// packet was dropped, for the debug log.
+pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String> {
+    let header = buf
+        .get(..HEADER_LEN)
+        .ok_or_else(|| format!("short packet ({} bytes)", buf.len()))?;
+    // dhcproto slices chaddr by the wire hlen and panics above 16: check the byte first.
+    let hlen = header.get(2).copied().unwrap_or(0);
+    if hlen != 6 {
+        return Err(format!("hlen {hlen}, not 6"));
+    }
+    if buf.get(HEADER_LEN..HEADER_LEN + 4) != Some(&MAGIC[..]) {
+        return Err("no magic cookie".into());
+    }
+    // Decode only the fixed header; the options are walked below so that a bad one
+    // cannot hide the others.
+    let mut fixed = header.to_vec();
+    fixed.extend_from_slice(&MAGIC);
+    fixed.push(255);
+    let msg = Message::decode(&mut Decoder::new(&fixed)).map_err(|e| format!("header: {e}"))?;
+    if msg.opcode() != Opcode::BootReply {
+        return Err("not a BOOTREPLY".into());
+    }
+    if u8::from(msg.htype()) != 1 {
+        return Err(format!("htype {}, not Ethernet", u8::from(msg.htype())));
+    }
+    if msg.xid() != xid {
+        return Err(format!("xid {:#010x}, not ours ({xid:#010x})", msg.xid()));
+    }
+    if msg.chaddr() != mac {
+        return Err("chaddr is not our MAC".into());
+    }
+
+    let mut raw = RawOptions::new();
+    walk(buf.get(HEADER_LEN + 4..).unwrap_or(&[]), &mut raw);
+    // Option 52 (RFC 2132 9.3): more options in `file` (1), `sname` (2) or both, file first.
+    let overload = raw.get(&52).and_then(|v| v.first().copied()).unwrap_or(0);
+    if overload & 1 != 0 {
+        walk(buf.get(108..236).unwrap_or(&[]), &mut raw);
+    }
+    if overload & 2 != 0 {
+        walk(buf.get(44..108).unwrap_or(&[]), &mut raw);
+    }
+    let opts = ReplyOptions::from_raw(&raw);
+
+    let kind = opts.msg_type.ok_or("no message type (option 53)")?;
+    if !matches!(kind, MessageType::Offer | MessageType::Ack | MessageType::Nak) {
+        return Err(format!("message type {kind:?} is not for a client"));
+    }
+    let server = opts.server_id.ok_or("no server identifier (option 54)")?;
+    let yiaddr = msg.yiaddr();
+    if kind != MessageType::Nak && !is_unicast(yiaddr) {
+        return Err(format!("yiaddr {yiaddr} is not a unicast address"));
+    }
+    Ok(Reply {
+        kind,
+        yiaddr,
+        server,
+        opts,
+    })
+}
+
+fn is_unicast(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+        && a.octets().first() != Some(&0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    pub const XID: u32 = 0x1234_5678;
+
+    /// A reply as qemu's slirp would send it, with extra options appended.
+    pub fn reply(kind: u8, yiaddr: [u8; 4], extra: &[u8]) -> Vec<u8> {
+        let mut b = vec![2, 1, 6, 0];
+        b.extend_from_slice(&XID.to_be_bytes());
+        b.resize(16, 0);
+        b.extend_from_slice(&yiaddr);
+        b.resize(28, 0);
+        b.extend_from_slice(&MAC);
+        b.resize(236, 0);
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&[53, 1, kind, 54, 4, 10, 0, 2, 2]);
+        b.extend_from_slice(&[1, 4, 255, 255, 255, 0, 3, 4, 10, 0, 2, 2, 6, 4, 10, 0, 2, 3]);
+        b.extend_from_slice(&[51, 4, 0, 1, 81, 128]);
+        b.extend_from_slice(extra);
+        b.push(255);
+        b
+    }
+
+    fn id() -> ClientId {
+        ClientId {
+            mac: MAC,
+            hostname: None,
+        }
+    }
+
+    #[test]
+    fn discover_is_padded_broadcast_and_asks_for_our_options() {
+        let b = build(Request::Discover, XID, 0, &id()).unwrap();
+        assert_eq!(b.len(), 300);
+        let m = Message::decode(&mut Decoder::new(&b)).unwrap();
+        assert_eq!(m.xid(), XID);
+        assert_eq!(m.chaddr(), &MAC);
+        assert_eq!(m.hlen(), 6);
+        assert!(m.secs() >= 1);
+        assert!(m.flags().broadcast());
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        let Some(DhcpOption::ParameterRequestList(p)) =
+            m.opts().get(OptionCode::ParameterRequestList)
+        else {
+            panic!("no parameter list")
+        };
+        let codes: Vec<u8> = p.iter().map(|&c| u8::from(c)).collect();
+        assert_eq!(codes, PARAMS);
+        assert_eq!(
+            m.opts().get(OptionCode::ClientIdentifier),
+            Some(&DhcpOption::ClientIdentifier(vec![1, 0x52, 0x54, 0, 0x12, 0x34, 0x56]))
+        );
+    }
+
+    #[test]
+    fn select_request_names_address_and_server() {
+        let server = Ipv4Addr::new(10, 0, 2, 2);
+        let requested = Ipv4Addr::new(10, 0, 2, 15);
+        let b = build(Request::Select { requested, server }, XID, 3, &id()).unwrap();
+        let m = Message::decode(&mut Decoder::new(&b)).unwrap();
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(
+            m.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(requested))
+        );
+        assert_eq!(
+            m.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(server))
+        );
+        assert_eq!(m.secs(), 3);
+    }
+
+    #[test]
+    fn accepts_a_good_offer() {
+        let r = parse_reply(&reply(2, [10, 0, 2, 15], &[]), XID, &MAC).unwrap();
+        assert_eq!(r.kind, MessageType::Offer);
+        assert_eq!(r.yiaddr, Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(r.server, Ipv4Addr::new(10, 0, 2, 2));
+    }
+
+    #[test]
+    fn rejects_replies_that_are_not_for_us() {
+        let good = reply(2, [10, 0, 2, 15], &[]);
+        type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("op", Box::new(|b| b[0] = 1)),
+            ("htype", Box::new(|b| b[1] = 6)),
+            ("hlen 255", Box::new(|b| b[2] = 255)),
+            ("hlen 16", Box::new(|b| b[2] = 16)),
+            ("xid", Box::new(|b| b[7] ^= 1)),
+            ("chaddr", Box::new(|b| b[33] ^= 1)),
+            ("cookie", Box::new(|b| b[236] = 0)),
+            ("yiaddr 0", Box::new(|b| b[16..20].copy_from_slice(&[0, 0, 0, 0]))),
+            ("yiaddr bcast", Box::new(|b| b[16..20].copy_from_slice(&[255; 4]))),
+            ("yiaddr mcast", Box::new(|b| b[16] = 224)),
+            ("no server id", Box::new(|b| b[243] = 99)),
+            ("truncated", Box::new(|b| b.truncate(200))),
+        ];
+        for (name, mutate) in cases {
+            let mut b = good.clone();
+            mutate(&mut b);
+            assert!(parse_reply(&b, XID, &MAC).is_err(), "accepted bad {name}");
+        }
+    }
+
+    #[test]
+    fn overload_reads_file_and_sname() {
+        // Option 52 = 3; hostname in `file`, domain in `sname`.
+        let mut b = reply(5, [10, 0, 2, 15], &[52, 1, 3]);
+        b[108..114].copy_from_slice(&[12, 3, b'v', b'm', b'1', 255]);
+        b[44..52].copy_from_slice(&[15, 4, b'a', b'.', b'b', b'c', 255, 0]);
+        let r = parse_reply(&b, XID, &MAC).unwrap();
+        assert_eq!(r.opts.hostname.as_deref(), Some(&b"vm1"[..]));
+        assert_eq!(r.opts.domain.as_deref(), Some(&b"a.bc"[..]));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let good = reply(5, [10, 0, 2, 15], &[12, 3, b'v', b'm', b'1', 121, 5, 8, 10, 10, 0, 2]);
+        for _ in 0..5000 {
+            let mut b = good.clone();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % b.len();
+                b[i] = (seed >> 32) as u8;
+            }
+            let cut = (seed as usize >> 8) % (b.len() + 1);
+            let _ = parse_reply(&b[..cut.max(b.len() / 2)], XID, &MAC);
+            let _ = parse_reply(&b, XID, &MAC);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `qinit dhcp IFACE`: the same client as PID 1's, run as an ordinary process, so it can
+//! be tested and used alone. It configures IFACE and prints the lease.
+
+use crate::dhcp::lease::Lease;
+use crate::link::{LinkEvents, Netlink};
+use crate::log::uptime;
+use crate::net_config::Publish;
+use crate::netif::{NetIf, Outcome};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Args {
+    iface: String,
+    once: bool,
+    release: bool,
+    timeout: Option<Duration>,
+    etc: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut out = Args { iface: String::new(), once: false, release: false, timeout: None, etc: None };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--once" => out.once = true,
+            "--release" => out.release = true,
+            "--timeout" => {
+                let v = it.next().ok_or("--timeout needs seconds")?;
+                let s: f64 = v.parse().map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
+                if !(s.is_finite() && s > 0.0) {
+                    return Err(format!("--timeout: bad seconds '{v}'"));
+                }
+                out.timeout = Some(Duration::from_secs_f64(s));
+            }
+            "--etc" => out.etc = Some(PathBuf::from(it.next().ok_or("--etc needs a directory")?)),
+            s if s.starts_with('-') => return Err(format!("unknown option '{s}'")),
+            s if out.iface.is_empty() => out.iface = s.to_string(),
+            s => return Err(format!("unexpected argument '{s}'")),
+        }
+    }
+    if out.iface.is_empty() {
+        return Err("no interface given".into());
+    }
+    Ok(out)
+}
+
+pub fn print_lease(iface: &str, l: &Lease) {
+    println!("interface {iface}");
+    println!("address {}/{}", l.address, l.prefix_len);
+    if let Some(r) = l.router() {
+        println!("router {r}");
+    }
+    for d in &l.dns {
+        println!("dns {d}");
+    }
+    println!("server {}", l.server);
+    match l.lease_time {
+        Some(t) => println!("lease {} s", t.as_secs()),
+        None => println!("lease infinite"),
+    }
+    if let Some(h) = &l.hostname {
+        println!("hostname {h}");
+    }
+    if let Some(d) = &l.domain {
+        println!("domain {d}");
+    }
+    if !l.search.is_empty() {
+        println!("search {}", l.search.join(" "));
+    }
+    if let Some(m) = l.mtu {
+        println!("mtu {m}");
+    }
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let args = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("qinit dhcp: {e}\n{}", super::USAGE);
+            return 2;
+        }
+    };
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("qinit dhcp: {e}");
+            1
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<i32, String> {
+    let mut nl = Netlink::open()?;
+    let events = LinkEvents::open()?;
+    let link = nl.link(&args.iface)?;
+    nl.set_up(&link)?;
+    let publish = Publish { etc_dir: args.etc.clone(), set_hostname: false, hostname_override: None };
+    let mut netif = NetIf::new(link, publish, None)?;
+    let started = uptime();
+    let deadline = args.timeout.map(|t| started + t);
+    let current = nl.link(&args.iface)?;
+    let mut outs = if current.carrier { netif.carrier(&mut nl, started, true) } else { Vec::new() };
+    loop {
+        for o in outs.drain(..) {
+            if let Outcome::Bound(l) = o {
+                print_lease(&args.iface, &l);
+                if args.once {
+                    if args.release {
+                        netif.release(&mut nl, uptime());
+                    }
+                    return Ok(0);
+                }
+            }
+        }
+        let now = uptime();
+        if deadline.is_some_and(|d| now >= d) {
+            eprintln!("qinit dhcp: no lease on {} within {:?}", args.iface, args.timeout.unwrap_or_default());
+            return Ok(1);
+        }
+        let wake = [netif.next_wakeup(), deadline].into_iter().flatten().min();
+        let timeout = match wake {
+            Some(t) => PollTimeout::try_from(t.saturating_sub(now).as_millis().saturating_add(1).min(60_000))
+                .unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(events.fd(), PollFlags::POLLIN), PollFd::new(netif.fd(), PollFlags::POLLIN)];
+        poll(&mut fds, timeout).map_err(|e| format!("poll: {e}"))?;
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let now = uptime();
+        if ready.first() == Some(&true) {
+            for l in events.read() {
+                if l.index == netif.link.index {
+                    outs.extend(netif.carrier(&mut nl, now, l.carrier));
+                }
+            }
+        }
+        if ready.get(1) == Some(&true) {
+            outs.extend(netif.readable(&mut nl, now));
+        }
+        if netif.next_wakeup().is_some_and(|t| t <= now) {
+            outs.extend(netif.tick(&mut nl, now));
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Links, addresses and routes over rtnetlink (netlink-packet-route + netlink-sys). This
+//! module speaks in our types (index, address, prefix); it never sees a DHCP packet.
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// What we know of a network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<[u8; 6]>,
+    pub ethernet: bool,
+    pub up: bool,
+    pub carrier: bool,
+}
+
+fn link_of(msg: &LinkMessage) -> Link {
+    let mut name = String::new();
+    let mut mac = None;
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            _ => {}
+        }
+    }
+    Link {
+        index: msg.header.index,
+        name,
+        mac,
+        ethernet: msg.header.link_layer_type == LinkLayerType::Ether,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
+    }
+}
+
+pub struct Netlink {
+    sock: Socket,
+    seq: u32,
+}
+
+impl Netlink {
+    pub fn open() -> Result<Self, String> {
+        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+        sock.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| format!("netlink connect: {e}"))?;
+        Ok(Netlink { sock, seq: 0 })
+    }
+
+    /// Sends one request and collects the replies until the ACK or the end of a dump.
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, std::io::Error> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.seq;
+        let mut req = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        req.finalize();
+        let mut buf = vec![0u8; req.buffer_len()];
+        req.serialize(&mut buf);
+        self.sock.send(&buf, 0)?;
+
+        let mut replies = Vec::new();
+        loop {
+            let (data, _) = self.sock.recv_from_full()?;
+            let mut rest: &[u8] = &data;
+            while !rest.is_empty() {
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                    .map_err(|e| std::io::Error::other(format!("netlink reply: {e}")))?;
+                let len = usize::try_from(msg.header.length).unwrap_or(0);
+                if msg.header.sequence_number == self.seq {
+                    match msg.payload {
+                        NetlinkPayload::Done(_) => return Ok(replies),
+                        NetlinkPayload::Error(e) if e.code.is_none() => return Ok(replies),
+                        NetlinkPayload::Error(e) => return Err(e.to_io()),
+                        NetlinkPayload::InnerMessage(m) => replies.push(m),
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                rest = rest.get(len..).unwrap_or(&[]);
+            }
+        }
+    }
+
+    pub fn links(&mut self) -> Result<Vec<Link>, String> {
+        let replies = self
+            .request(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)
+            .map_err(|e| format!("listing links: {e}"))?;
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_of(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn link(&mut self, name: &str) -> Result<Link, String> {
+        self.links()?
+            .into_iter()
+            .find(|l| l.name == name)
+            .ok_or_else(|| format!("no interface named {name}"))
+    }
+
+    pub fn set_up(&mut self, link: &Link) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("setting {} up: {e}", link.name))
+    }
+
+    pub fn set_mtu(&mut self, link: &Link, mtu: u32) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("setting MTU {mtu} on {}: {e}", link.name))
+    }
+
+    fn address_message(link: &Link, addr: IpAddr, prefix_len: u8) -> AddressMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = prefix_len;
+        msg.header.index = link.index;
+        // 127.0.0.1 must be scope host: with scope global the kernel picks it as the
+        // source of a broadcast on an unaddressed eth0, and the DISCOVER fails (EINVAL).
+        if addr.is_loopback() {
+            msg.header.scope = AddressScope::Host;
+        }
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        if let IpAddr::V4(a) = addr
+            && prefix_len < 31 {
+                let host_bits = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+                let bcast = Ipv4Addr::from(u32::from(a) | host_bits);
+                msg.attributes.push(AddressAttribute::Broadcast(bcast));
+            }
+        msg
+    }
+
+    /// Adds an address; one that is already there is not an error.
+    pub fn add_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
+        let msg = Self::address_message(link, addr, prefix_len);
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc_eexist()) => Ok(()),
+            Err(e) => Err(format!("adding {addr}/{prefix_len} to {}: {e}", link.name)),
+        }
+    }
+
+    pub fn del_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
+        let msg = Self::address_message(link, addr, prefix_len);
+        self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("removing {addr}/{prefix_len} from {}: {e}", link.name))
+    }
+
+    fn route_message(link: &Link, dest: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> RouteMessage {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.destination_prefix_length = prefix_len;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Dhcp;
+        msg.header.scope = if gateway.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
+        msg.header.kind = RouteType::Unicast;
+        if prefix_len > 0 {
+            msg.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
+        }
+        if let Some(gw) = gateway {
+            msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(link.index));
+        msg
+    }
+
+    /// Adds or replaces a route; `gateway` None is an on-link route.
+    pub fn add_route(
+        &mut self,
+        link: &Link,
+        dest: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(), String> {
+        let msg = Self::route_message(link, dest, prefix_len, gateway);
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("route {dest}/{prefix_len} via {gateway:?} dev {}: {e}", link.name))
+    }
+
+    pub fn del_route(
+        &mut self,
+        link: &Link,
+        dest: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(), String> {
+        let msg = Self::route_message(link, dest, prefix_len, gateway);
+        self.request(RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("removing route {dest}/{prefix_len} dev {}: {e}", link.name))
+    }
+}
+
+fn libc_eexist() -> i32 {
+    nix::errno::Errno::EEXIST as i32
+}
+
+/// Link events (RTNLGRP_LINK): how carrier changes reach the event loop, with no polling.
+pub struct LinkEvents {
+    sock: Socket,
+}
+
+const RTNLGRP_LINK: u32 = 1;
+
+impl LinkEvents {
+    pub fn open() -> Result<Self, String> {
+        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+        sock.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
+        sock.add_membership(RTNLGRP_LINK)
+            .map_err(|e| format!("netlink link group: {e}"))?;
+        sock.set_non_blocking(true)
+            .map_err(|e| format!("netlink non-blocking: {e}"))?;
+        Ok(LinkEvents { sock })
+    }
+
+    /// Every link message waiting, in order.
+    pub fn read(&self) -> Vec<Link> {
+        let mut out = Vec::new();
+        while let Ok((data, _)) = self.sock.recv_from_full() {
+            let mut rest: &[u8] = &data;
+            while let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) {
+                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = &msg.payload {
+                    out.push(link_of(l));
+                }
+                let len = usize::try_from(msg.header.length).unwrap_or(0);
+                if len == 0 || len >= rest.len() {
+                    break;
+                }
+                rest = rest.get(len..).unwrap_or(&[]);
+            }
+        }
+        out
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}

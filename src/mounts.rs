@@ -1,0 +1,98 @@
+//! The filesystems every system needs, as a table (u-root's libinit does the same): one
+//! loop mounts them and logs each failure; nothing here stops the boot.
+
+use nix::mount::{mount, MsFlags};
+use std::path::Path;
+
+struct Spec {
+    source: &'static str,
+    target: &'static str,
+    fstype: &'static str,
+    flags: MsFlags,
+    data: Option<&'static str>,
+}
+
+const NOSUID: MsFlags = MsFlags::MS_NOSUID;
+const NODEV: MsFlags = MsFlags::MS_NODEV;
+const NOEXEC: MsFlags = MsFlags::MS_NOEXEC;
+
+fn table() -> [Spec; 7] {
+    [
+        Spec { source: "proc", target: "/proc", fstype: "proc", flags: NOSUID.union(NODEV).union(NOEXEC), data: None },
+        Spec { source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID.union(NODEV).union(NOEXEC), data: None },
+        Spec { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: NOSUID, data: Some("mode=0755") },
+        // ptmxmode=0666: /dev/pts/ptmx usable by everyone, as on any distribution.
+        Spec { source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID.union(NOEXEC), data: Some("mode=0620,ptmxmode=0666") },
+        Spec { source: "tmpfs", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=1777") },
+        Spec { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=0755") },
+        Spec { source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=1777") },
+    ]
+}
+
+/// Mount points listed in /proc/self/mounts (second field), octal escapes left as they are.
+pub fn mounted_targets(mounts: &str) -> Vec<String> {
+    mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Mounts the table. Returns one error line per failure; a mount already present is
+/// skipped, not an error.
+pub fn mount_base() -> Vec<String> {
+    let mut errors = Vec::new();
+    for spec in table() {
+        let present = std::fs::read_to_string("/proc/self/mounts")
+            .map(|m| mounted_targets(&m))
+            .unwrap_or_default();
+        if present.iter().any(|t| t == spec.target) {
+            crate::debug!("{} already mounted", spec.target);
+            continue;
+        }
+        if let Err(e) = std::fs::create_dir_all(spec.target) {
+            errors.push(format!("mkdir {}: {e}", spec.target));
+            continue;
+        }
+        match mount(Some(spec.source), spec.target, Some(spec.fstype), spec.flags, spec.data) {
+            Ok(()) => {}
+            // /proc itself cannot be checked before it is mounted.
+            Err(nix::errno::Errno::EBUSY) => {}
+            Err(e) => errors.push(format!("mount {} on {}: {e}", spec.fstype, spec.target)),
+        }
+    }
+    for (link, to) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        if !Path::new(link).exists() {
+            let _ = std::os::unix::fs::symlink(to, link);
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mount_targets() {
+        let m = "proc /proc proc rw,nosuid 0 0\nsysfs /sys sysfs rw 0 0\n";
+        assert_eq!(mounted_targets(m), vec!["/proc", "/sys"]);
+    }
+
+    #[test]
+    fn table_has_the_usual_flags() {
+        let t = table();
+        let proc_ = t.iter().find(|s| s.target == "/proc").unwrap();
+        assert!(proc_.flags.contains(NOEXEC | NOSUID | NODEV));
+        let pts = t.iter().find(|s| s.target == "/dev/pts").unwrap();
+        assert!(pts.data.unwrap().contains("ptmxmode=0666"));
+        // /dev comes before what is mounted under it.
+        let pos = |p: &str| t.iter().position(|s| s.target == p).unwrap();
+        assert!(pos("/dev") < pos("/dev/pts") && pos("/dev") < pos("/dev/shm"));
+    }
+}

@@ -1,0 +1,201 @@
+//! One interface under DHCP: the state machine, its socket, and what has been applied.
+//! Both PID 1's event loop and `qinit dhcp` drive it with the same calls.
+
+use crate::dhcp::client::{Action, Client, Event, Instant};
+use crate::dhcp::lease::Lease;
+use crate::dhcp::socket::DhcpSocket;
+use crate::dhcp::wire::ClientId;
+use crate::link::{Link, Netlink};
+use crate::log::ms;
+use crate::net_config::{self, Publish};
+use crate::{debug, info};
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Bound(Box<Lease>),
+    Lost,
+}
+
+pub struct NetIf {
+    pub link: Link,
+    client: Client,
+    sock: DhcpSocket,
+    applied: Option<Lease>,
+    publish: Publish,
+    state_file: Option<PathBuf>,
+    carrier_at: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+/// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
+/// be ready, mixed with the MAC and the clock.
+fn seed(mac: &[u8; 6]) -> u64 {
+    let mut b = [0u8; 8];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
+    let mut s = u64::from_ne_bytes(b) ^ u64::try_from(crate::log::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
+    for &x in mac {
+        s = s.rotate_left(8) ^ u64::from(x);
+    }
+    s
+}
+
+impl NetIf {
+    pub fn new(link: Link, publish: Publish, state_file: Option<PathBuf>) -> Result<Self, String> {
+        let mac = link.mac.ok_or_else(|| format!("{} has no Ethernet address", link.name))?;
+        let sock = DhcpSocket::open(&link.name)?;
+        let id = ClientId {
+            mac,
+            hostname: publish.hostname_override.clone(),
+        };
+        Ok(NetIf {
+            client: Client::new(id, seed(&mac)),
+            link,
+            sock,
+            applied: None,
+            publish,
+            state_file,
+            carrier_at: None,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.fd()
+    }
+
+    pub fn lease(&self) -> Option<&Lease> {
+        self.applied.as_ref()
+    }
+
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.client.next_wakeup()
+    }
+
+    pub fn carrier(&mut self, nl: &mut Netlink, now: Instant, up: bool) -> Vec<Outcome> {
+        if up == self.link.carrier && self.carrier_at.is_some() {
+            return Vec::new();
+        }
+        self.link.carrier = up;
+        if up {
+            info!("{}: carrier up", self.link.name);
+            self.carrier_at = Some(now);
+            self.drive(nl, now, Event::CarrierUp)
+        } else {
+            info!("{}: carrier lost", self.link.name);
+            self.drive(nl, now, Event::CarrierDown)
+        }
+    }
+
+    pub fn readable(&mut self, nl: &mut Netlink, now: Instant) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(n) = self.sock.recv(&mut buf) {
+            let packet = buf.get(..n).unwrap_or(&[]).to_vec();
+            out.extend(self.drive(nl, now, Event::Packet(&packet)));
+        }
+        self.buf = buf;
+        out
+    }
+
+    /// DHCPRELEASE and deconfiguration, for shutdown and `qinit dhcp --release`.
+    pub fn release(&mut self, nl: &mut Netlink, now: Instant) {
+        if let Some(l) = &self.applied {
+            info!("dhcp {}: releasing {} to {}", self.link.name, l.address, l.server);
+        }
+        let actions = self.client.release(now);
+        self.run_actions(nl, now, actions);
+        self.write_state(now);
+    }
+
+    pub fn tick(&mut self, nl: &mut Netlink, now: Instant) -> Vec<Outcome> {
+        self.drive(nl, now, Event::Tick)
+    }
+
+    fn drive(&mut self, nl: &mut Netlink, now: Instant, event: Event<'_>) -> Vec<Outcome> {
+        let actions = self.client.handle(now, event);
+        let out = self.run_actions(nl, now, actions);
+        self.write_state(now);
+        out
+    }
+
+    fn run_actions(&mut self, nl: &mut Netlink, now: Instant, actions: Vec<Action>) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send { bytes, to } => {
+                    if let Err(e) = self.sock.send(&bytes, to) {
+                        info!("{e}");
+                    }
+                }
+                Action::Note(n) => debug!("dhcp {}: {n}", self.link.name),
+                Action::Apply(lease) => {
+                    self.apply(nl, now, &lease);
+                    out.push(Outcome::Bound(Box::new(lease)));
+                }
+                Action::Remove(lease) => {
+                    info!("dhcp {}: lease on {} ended; address removed", self.link.name, lease.address);
+                    for e in net_config::remove(nl, &self.link, &lease) {
+                        info!("dhcp {}: {e}", self.link.name);
+                    }
+                    self.applied = None;
+                    out.push(Outcome::Lost);
+                }
+            }
+        }
+        out
+    }
+
+    fn apply(&mut self, nl: &mut Netlink, now: Instant, lease: &Lease) {
+        let name = &self.link.name;
+        let renewed = self.applied.as_ref().is_some_and(|a| a.address == lease.address);
+        let errors = net_config::apply(nl, &self.link, lease, self.applied.as_ref());
+        let mut errors = errors;
+        errors.extend(net_config::publish(&self.publish, Some(lease), &format!("DHCP on {name}")));
+        let via = lease.router().map(|r| format!(" via {r}")).unwrap_or_default();
+        let secs = lease
+            .lease_time
+            .map(|t| format!("{} s", t.as_secs()))
+            .unwrap_or_else(|| "infinite".into());
+        if renewed {
+            info!("dhcp {name}: renewed {}/{} from server {}, lease {secs}", lease.address, lease.prefix_len, lease.server);
+        } else {
+            let since = self
+                .carrier_at
+                .map(|c| format!(", {} after carrier", ms(now.saturating_sub(c))))
+                .unwrap_or_default();
+            info!(
+                "dhcp {name}: bound {}/{}{via} from server {}, lease {secs}{since}",
+                lease.address, lease.prefix_len, lease.server
+            );
+        }
+        for r in &lease.rejected {
+            info!("dhcp {name}: ignored from the server: {r}");
+        }
+        for e in errors {
+            info!("dhcp {name}: {e}");
+        }
+        self.applied = Some(lease.clone());
+    }
+
+    fn write_state(&self, now: Instant) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let bound_at = self.client.expires_at().zip(self.applied.as_ref().and_then(|l| l.lease_time))
+            .map(|(end, len)| end.saturating_sub(len))
+            .unwrap_or(now);
+        let text = crate::status::render(
+            &self.link.name,
+            self.client.state_name(),
+            self.applied.as_ref(),
+            bound_at,
+            if self.link.carrier { "" } else { "no carrier" },
+        );
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = crate::etc_files::write_atomic(path, &text);
+    }
+}

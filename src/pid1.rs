@@ -1,0 +1,233 @@
+//! PID 1's event loop: one poll over the signal pipe, netlink link events and the DHCP
+//! sockets, with timers as data. Nothing in here sleeps; nothing in here may return.
+
+use crate::cmdline::Config;
+use crate::dhcp::client::Instant;
+use crate::link::{LinkEvents, Netlink};
+use crate::log::uptime;
+use crate::netif::{NetIf, Outcome};
+use crate::{console, info, reaper};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+pub struct Pid1 {
+    pub cfg: Config,
+    pub nl: Option<Netlink>,
+    pub events: Option<LinkEvents>,
+    pub netifs: Vec<NetIf>,
+    pub tty: String,
+    /// When DHCP started: the shell waits for a lease until this plus the timeout.
+    pub net_started: Instant,
+    shell: Option<u32>,
+    shell_started: Option<Instant>,
+    respawn_at: Option<Instant>,
+    shell_runs: u32,
+    signals: Option<UnixStream>,
+}
+
+/// SIGCHLD wakes the loop through a self-pipe; the handler does nothing else.
+fn signal_pipe() -> Result<UnixStream, String> {
+    let (rx, tx) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
+    rx.set_nonblocking(true).map_err(|e| format!("signal pipe: {e}"))?;
+    tx.set_nonblocking(true).map_err(|e| format!("signal pipe: {e}"))?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, tx)
+        .map_err(|e| format!("SIGCHLD handler: {e}"))?;
+    Ok(rx)
+}
+
+impl Pid1 {
+    pub fn new(cfg: Config, tty: String) -> Self {
+        let signals = match signal_pipe() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                info!("{e}; reaping on a 1 s timer instead");
+                None
+            }
+        };
+        Pid1 {
+            cfg,
+            nl: None,
+            events: None,
+            netifs: Vec::new(),
+            tty,
+            net_started: uptime(),
+            shell: None,
+            shell_started: None,
+            respawn_at: None,
+            shell_runs: 0,
+            signals,
+        }
+    }
+
+    fn has_lease(&self) -> bool {
+        self.netifs.iter().any(|n| n.lease().is_some())
+    }
+
+    fn shell_deadline(&self) -> Instant {
+        self.net_started + self.cfg.dhcp_timeout
+    }
+
+    /// Starts the shell the first time once the network is up or the wait is over, and
+    /// again when it has exited.
+    fn shell_due(&self, now: Instant) -> Option<Instant> {
+        if self.shell.is_some() {
+            return None;
+        }
+        if self.shell_runs == 0 {
+            if self.netifs.is_empty() || self.has_lease() {
+                return Some(now);
+            }
+            return Some(self.shell_deadline());
+        }
+        Some(self.respawn_at.unwrap_or(now))
+    }
+
+    fn start_shell(&mut self, now: Instant) {
+        if self.shell_runs == 0 && !self.netifs.is_empty() && !self.has_lease() {
+            for n in &self.netifs {
+                info!(
+                    "dhcp {}: no lease after {}s; starting the shell, DHCP goes on in the background",
+                    n.link.name,
+                    self.cfg.dhcp_timeout.as_secs_f64()
+                );
+            }
+        }
+        info!("starting {} on {}", self.cfg.shell, self.tty);
+        self.shell_runs += 1;
+        self.shell_started = Some(now);
+        self.respawn_at = None;
+        match console::spawn_shell(&self.cfg.shell, &self.tty) {
+            Ok(pid) => self.shell = Some(pid),
+            Err(e) => {
+                info!("{e}; trying again in 5 s");
+                // shell stays None: shell_due gives respawn_at.
+                self.respawn_at = Some(now + Duration::from_secs(5));
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        for exit in reaper::reap_all() {
+            if Some(exit.pid) == self.shell {
+                self.shell = None;
+                let ran = self.shell_started.map(|s| now.saturating_sub(s)).unwrap_or_default();
+                // A shell that dies at once is restarted after a pause, not in a loop.
+                let wait = if ran < Duration::from_secs(1) {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::ZERO
+                };
+                info!("{} exited ({}); restarting it", self.cfg.shell, exit.status);
+                self.respawn_at = Some(now + wait);
+            } else {
+                crate::debug!("reaped pid {} ({})", exit.pid, exit.status);
+            }
+        }
+    }
+
+    fn outcomes(&mut self, outcomes: Vec<Outcome>) {
+        for o in outcomes {
+            if o == Outcome::Lost && !self.has_lease() {
+                // Keep the files true: no lease, no leased address in /etc/hosts.
+                let publish = crate::net_config::Publish {
+                    etc_dir: Some("/etc".into()),
+                    set_hostname: false,
+                    hostname_override: self.cfg.hostname.clone(),
+                };
+                for e in crate::net_config::publish(&publish, None, "") {
+                    info!("{e}");
+                }
+            }
+        }
+    }
+
+    pub fn run(mut self) -> ! {
+        let mut buf = [0u8; 64];
+        loop {
+            let now = uptime();
+            if self.shell_due(now).is_some_and(|t| t <= now) {
+                self.start_shell(now);
+            }
+            if let Some(nl) = self.nl.as_mut() {
+                let mut outs = Vec::new();
+                for n in &mut self.netifs {
+                    if n.next_wakeup().is_some_and(|t| t <= now) {
+                        outs.extend(n.tick(nl, now));
+                    }
+                }
+                self.outcomes(outs);
+            }
+
+            let mut wake: Option<Instant> = self.shell_due(now);
+            for n in &self.netifs {
+                if let Some(t) = n.next_wakeup() {
+                    wake = Some(wake.map_or(t, |w| w.min(t)));
+                }
+            }
+            if self.signals.is_none() {
+                let t = now + Duration::from_secs(1);
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+            let timeout = match wake {
+                None => PollTimeout::NONE,
+                Some(t) => {
+                    let ms = t.saturating_sub(now).as_millis().saturating_add(1);
+                    PollTimeout::try_from(ms.min(60_000)).unwrap_or(PollTimeout::MAX)
+                }
+            };
+
+            let mut fds = Vec::new();
+            if let Some(s) = &self.signals {
+                fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(e) = &self.events {
+                fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
+            }
+            for n in &self.netifs {
+                fds.push(PollFd::new(n.fd(), PollFlags::POLLIN));
+            }
+            let _ = poll(&mut fds, timeout);
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            let mut ready = ready.into_iter();
+            let now = uptime();
+
+            if self.signals.is_some() {
+                if ready.next().unwrap_or(false)
+                    && let Some(s) = self.signals.as_mut() {
+                        while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+                    }
+                self.reap(now);
+            } else {
+                self.reap(now);
+            }
+            let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+            let Some(nl) = self.nl.as_mut() else {
+                continue;
+            };
+            let mut outs = Vec::new();
+            if link_ready {
+                let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
+                for link in changes {
+                    for n in &mut self.netifs {
+                        if n.link.index == link.index {
+                            outs.extend(n.carrier(nl, now, link.carrier));
+                        }
+                    }
+                }
+            }
+            for (n, r) in self.netifs.iter_mut().zip(ready) {
+                if r {
+                    outs.extend(n.readable(nl, now));
+                }
+            }
+            self.outcomes(outs);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Reaping: PID 1 adopts every orphan and must collect each one's exit status, or
+//! zombies pile up. Called on every SIGCHLD, it loops until nothing is left.
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub pid: u32,
+    pub status: String,
+}
+
+/// Collects every child that has ended.
+pub fn reap_all() -> Vec<Exit> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push(Exit {
+                pid: pid.as_raw().unsigned_abs(),
+                status: format!("exit status {code}"),
+            }),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push(Exit {
+                pid: pid.as_raw().unsigned_abs(),
+                status: format!("killed by {sig}"),
+            }),
+            Ok(WaitStatus::StillAlive) | Err(_) => return out,
+            Ok(_) => {}
+        }
+    }
+}
