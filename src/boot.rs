@@ -26,7 +26,10 @@ fn step<T>(what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
 fn read_config() -> (Config, Vec<String>) {
     match std::fs::read("/proc/cmdline") {
         Ok(bytes) => cmdline::parse(&String::from_utf8_lossy(&bytes)),
-        Err(e) => (Config::default(), vec![format!("reading /proc/cmdline: {e}")]),
+        Err(e) => (
+            Config::default(),
+            vec![format!("reading /proc/cmdline: {e}")],
+        ),
     }
 }
 
@@ -37,7 +40,9 @@ fn load_modules(cfg: &Config) -> ((), Vec<String>) {
         Err(e) => return ((), vec![e]),
     };
     let (deps, builtin) = modules::read_tables(&dir);
-    let wanted = ["e1000".to_string()].into_iter().chain(cfg.modules.iter().cloned());
+    let wanted = ["e1000".to_string()]
+        .into_iter()
+        .chain(cfg.modules.iter().cloned());
     for name in wanted {
         match modules::load(&dir, &deps, &builtin, &name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
@@ -75,12 +80,20 @@ fn pick_ethernet(links: &[Link]) -> Option<Link> {
     links
         .iter()
         .find(|l| l.name == "eth0")
-        .or_else(|| links.iter().find(|l| l.ethernet && l.mac.is_some() && l.name != "lo"))
+        .or_else(|| {
+            links
+                .iter()
+                .find(|l| l.ethernet && l.mac.is_some() && l.name != "lo")
+        })
         .cloned()
 }
 
 pub fn boot() -> ! {
     info!("qinit {} started as PID 1", env!("CARGO_PKG_VERSION"));
+    // Ctrl-Alt-Del becomes SIGINT to us instead of an immediate reboot.
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        info!("disabling Ctrl-Alt-Del: {e}");
+    }
     step("mounts", || ((), mounts::mount_base()));
     let cfg = step("command line", read_config);
     crate::log::set_debug(cfg.debug);
@@ -90,7 +103,9 @@ pub fn boot() -> ! {
         set_hostname: true,
         hostname_override: cfg.hostname.clone(),
     };
-    step("host name", || ((), crate::net_config::publish(&publish, None, "")));
+    step("host name", || {
+        ((), crate::net_config::publish(&publish, None, ""))
+    });
     step("modules", || load_modules(&cfg));
 
     let tty = console::console_tty(cfg.console.as_deref());
@@ -120,8 +135,14 @@ pub fn boot() -> ! {
         if let Err(e) = nl.set_up(&link) {
             errors.push(e);
         }
-        let state = Some(PathBuf::from(format!("{}/{}.lease", crate::status::STATE_DIR, link.name)));
-        let netif = NetIf::new(link, publish.clone(), state).map_err(|e| errors.push(e)).ok();
+        let state = Some(PathBuf::from(format!(
+            "{}/{}.lease",
+            crate::status::STATE_DIR,
+            link.name
+        )));
+        let netif = NetIf::new(link, publish.clone(), state)
+            .map_err(|e| errors.push(e))
+            .ok();
         ((Some(nl), events, netif), errors)
     });
     pid1.nl = nl;
@@ -131,10 +152,11 @@ pub fn boot() -> ! {
         // The carrier may already be up (and its event already read): ask once.
         if let Some(nl) = pid1.nl.as_mut()
             && let Ok(l) = nl.link(&n.link.name)
-                && l.carrier {
-                    let now = uptime();
-                    let _ = n.carrier(nl, now, true);
-                }
+            && l.carrier
+        {
+            let now = uptime();
+            let _ = n.carrier(nl, now, true);
+        }
         pid1.netifs.push(n);
     }
     pid1.run()
@@ -145,7 +167,14 @@ mod tests {
     use super::*;
 
     fn link(name: &str, ethernet: bool) -> Link {
-        Link { index: 1, name: name.into(), mac: Some([0; 6]), ethernet, up: false, carrier: false }
+        Link {
+            index: 1,
+            name: name.into(),
+            mac: Some([0; 6]),
+            ethernet,
+            up: false,
+            carrier: false,
+        }
     }
 
     #[test]

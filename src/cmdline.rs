@@ -13,6 +13,7 @@ pub struct Config {
     pub modules: Vec<String>,
     pub net: bool,
     pub debug: bool,
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -25,6 +26,7 @@ impl Default for Config {
             modules: Vec::new(),
             net: true,
             debug: false,
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -69,7 +71,12 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (word.as_str(), None),
         };
-        let bad = |why: &str| format!("{key}={}: {why}", crate::log::escape(value.unwrap_or("").as_bytes()));
+        let bad = |why: &str| {
+            format!(
+                "{key}={}: {why}",
+                crate::log::escape(value.unwrap_or("").as_bytes())
+            )
+        };
         match (key, value) {
             ("qinit.dhcp_timeout", Some(v)) => match v.parse::<f64>() {
                 Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
@@ -77,13 +84,21 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 }
                 _ => errors.push(bad("expected seconds between 0 and 3600")),
             },
+            ("qinit.shutdown_timeout", Some(v)) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=600.0).contains(&s) => {
+                    cfg.shutdown_timeout = Duration::from_secs_f64(s)
+                }
+                _ => errors.push(bad("expected seconds between 0 and 600")),
+            },
             ("qinit.hostname", Some(v)) => match crate::names::hostname(v.as_bytes()) {
                 Ok((h, _)) => cfg.hostname = Some(h),
                 Err(e) => errors.push(bad(e.reason)),
             },
             ("qinit.shell", Some(v)) if v.starts_with('/') => cfg.shell = v.to_string(),
             ("qinit.shell", Some(_)) => errors.push(bad("expected an absolute path")),
-            ("qinit.console", Some(v)) => cfg.console = Some(v.trim_start_matches("/dev/").to_string()),
+            ("qinit.console", Some(v)) => {
+                cfg.console = Some(v.trim_start_matches("/dev/").to_string())
+            }
             ("qinit.modules", Some(v)) => cfg
                 .modules
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(str::to_string)),
@@ -112,7 +127,9 @@ mod tests {
 
     #[test]
     fn reads_our_keys() {
-        let (c, e) = parse("console=ttyS0 qinit.dhcp_timeout=2.5 qinit.hostname=box qinit.debug qinit.modules=virtio_net,e1000e");
+        let (c, e) = parse(
+            "console=ttyS0 qinit.dhcp_timeout=2.5 qinit.hostname=box qinit.debug qinit.modules=virtio_net,e1000e",
+        );
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(c.dhcp_timeout, Duration::from_millis(2500));
         assert_eq!(c.hostname.as_deref(), Some("box"));

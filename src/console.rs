@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 pub fn pick_console(active: &str, tty0_active: Option<&str>) -> Option<String> {
     let last = active.split_whitespace().last()?;
     if last == "tty0" {
-        let vt = tty0_active.and_then(|s| s.split_whitespace().last()).unwrap_or("tty1");
+        let vt = tty0_active
+            .and_then(|s| s.split_whitespace().last())
+            .unwrap_or("tty1");
         return valid_tty(vt);
     }
     valid_tty(last)
@@ -20,7 +22,9 @@ pub fn pick_console(active: &str, tty0_active: Option<&str>) -> Option<String> {
 fn valid_tty(name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && name.len() < 32
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
     ok.then(|| name.to_string())
 }
 
@@ -57,7 +61,11 @@ pub fn spawn_shell(shell: &str, tty: &str) -> Result<u32, String> {
         .env("TERM", "linux")
         .env("SHELL", shell)
         .env("USER", "root")
-        .current_dir(if std::path::Path::new("/root").is_dir() { "/root" } else { "/" })
+        .current_dir(if std::path::Path::new("/root").is_dir() {
+            "/root"
+        } else {
+            "/"
+        })
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr));
@@ -72,7 +80,9 @@ pub fn spawn_shell(shell: &str, tty: &str) -> Result<u32, String> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| format!("spawn {shell} on {tty}: {e}"))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("spawn {shell} on {tty}: {e}"))?;
     // The reaper collects it with waitpid(-1); the Child handle is not needed.
     Ok(child.id())
 }
@@ -88,8 +98,14 @@ mod tests {
 
     #[test]
     fn last_entry_wins() {
-        assert_eq!(pick_console("tty0 ttyS0\n", Some("tty1")).as_deref(), Some("ttyS0"));
-        assert_eq!(pick_console("ttyS0 tty0\n", Some("tty3\n")).as_deref(), Some("tty3"));
+        assert_eq!(
+            pick_console("tty0 ttyS0\n", Some("tty1")).as_deref(),
+            Some("ttyS0")
+        );
+        assert_eq!(
+            pick_console("ttyS0 tty0\n", Some("tty3\n")).as_deref(),
+            Some("tty3")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
 use crate::net_config::Publish;
 use crate::netif::{NetIf, Outcome};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +19,13 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
-    let mut out = Args { iface: String::new(), once: false, release: false, timeout: None, etc: None };
+    let mut out = Args {
+        iface: String::new(),
+        once: false,
+        release: false,
+        timeout: None,
+        etc: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -27,7 +33,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--release" => out.release = true,
             "--timeout" => {
                 let v = it.next().ok_or("--timeout needs seconds")?;
-                let s: f64 = v.parse().map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
+                let s: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
                 if !(s.is_finite() && s > 0.0) {
                     return Err(format!("--timeout: bad seconds '{v}'"));
                 }
@@ -95,12 +103,20 @@ fn run(args: &Args) -> Result<i32, String> {
     let events = LinkEvents::open()?;
     let link = nl.link(&args.iface)?;
     nl.set_up(&link)?;
-    let publish = Publish { etc_dir: args.etc.clone(), set_hostname: false, hostname_override: None };
+    let publish = Publish {
+        etc_dir: args.etc.clone(),
+        set_hostname: false,
+        hostname_override: None,
+    };
     let mut netif = NetIf::new(link, publish, None)?;
     let started = uptime();
     let deadline = args.timeout.map(|t| started + t);
     let current = nl.link(&args.iface)?;
-    let mut outs = if current.carrier { netif.carrier(&mut nl, started, true) } else { Vec::new() };
+    let mut outs = if current.carrier {
+        netif.carrier(&mut nl, started, true)
+    } else {
+        Vec::new()
+    };
     loop {
         for o in outs.drain(..) {
             if let Outcome::Bound(l) = o {
@@ -115,18 +131,33 @@ fn run(args: &Args) -> Result<i32, String> {
         }
         let now = uptime();
         if deadline.is_some_and(|d| now >= d) {
-            eprintln!("qinit dhcp: no lease on {} within {:?}", args.iface, args.timeout.unwrap_or_default());
+            eprintln!(
+                "qinit dhcp: no lease on {} within {:?}",
+                args.iface,
+                args.timeout.unwrap_or_default()
+            );
             return Ok(1);
         }
         let wake = [netif.next_wakeup(), deadline].into_iter().flatten().min();
         let timeout = match wake {
-            Some(t) => PollTimeout::try_from(t.saturating_sub(now).as_millis().saturating_add(1).min(60_000))
-                .unwrap_or(PollTimeout::MAX),
+            Some(t) => PollTimeout::try_from(
+                t.saturating_sub(now)
+                    .as_millis()
+                    .saturating_add(1)
+                    .min(60_000),
+            )
+            .unwrap_or(PollTimeout::MAX),
             None => PollTimeout::NONE,
         };
-        let mut fds = [PollFd::new(events.fd(), PollFlags::POLLIN), PollFd::new(netif.fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(events.fd(), PollFlags::POLLIN),
+            PollFd::new(netif.fd(), PollFlags::POLLIN),
+        ];
         poll(&mut fds, timeout).map_err(|e| format!("poll: {e}"))?;
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         let now = uptime();
         if ready.first() == Some(&true) {
             for l in events.read() {

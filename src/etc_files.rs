@@ -15,12 +15,16 @@ pub struct Identity {
 
 impl Identity {
     pub fn fqdn(&self) -> Option<String> {
-        self.domain.as_ref().map(|d| format!("{}.{}", self.hostname, d))
+        self.domain
+            .as_ref()
+            .map(|d| format!("{}.{}", self.hostname, d))
     }
 }
 
 pub fn render_hosts(id: &Identity) -> String {
-    let mut out = String::from("# written by qinit\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let mut out = String::from(
+        "# written by qinit\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
     let names = match id.fqdn() {
         Some(fqdn) => format!("{fqdn} {}", id.hostname),
         None => id.hostname.clone(),

@@ -2,17 +2,16 @@
 //! module speaks in our types (index, address, prefix); it never sees a DHCP packet.
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -104,7 +103,10 @@ impl Netlink {
 
     pub fn links(&mut self) -> Result<Vec<Link>, String> {
         let replies = self
-            .request(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)
+            .request(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                NLM_F_DUMP,
+            )
             .map_err(|e| format!("listing links: {e}"))?;
         Ok(replies
             .iter()
@@ -157,11 +159,12 @@ impl Netlink {
         msg.attributes.push(AddressAttribute::Local(addr));
         msg.attributes.push(AddressAttribute::Address(addr));
         if let IpAddr::V4(a) = addr
-            && prefix_len < 31 {
-                let host_bits = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
-                let bcast = Ipv4Addr::from(u32::from(a) | host_bits);
-                msg.attributes.push(AddressAttribute::Broadcast(bcast));
-            }
+            && prefix_len < 31
+        {
+            let host_bits = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+            let bcast = Ipv4Addr::from(u32::from(a) | host_bits);
+            msg.attributes.push(AddressAttribute::Broadcast(bcast));
+        }
         msg
     }
 
@@ -185,7 +188,12 @@ impl Netlink {
             .map_err(|e| format!("removing {addr}/{prefix_len} from {}: {e}", link.name))
     }
 
-    fn route_message(link: &Link, dest: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> RouteMessage {
+    fn route_message(
+        link: &Link,
+        dest: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> RouteMessage {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         msg.header.destination_prefix_length = prefix_len;
@@ -198,10 +206,12 @@ impl Netlink {
         };
         msg.header.kind = RouteType::Unicast;
         if prefix_len > 0 {
-            msg.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
         }
         if let Some(gw) = gateway {
-            msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
         }
         msg.attributes.push(RouteAttribute::Oif(link.index));
         msg
@@ -221,7 +231,12 @@ impl Netlink {
             NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
         )
         .map(|_| ())
-        .map_err(|e| format!("route {dest}/{prefix_len} via {gateway:?} dev {}: {e}", link.name))
+        .map_err(|e| {
+            format!(
+                "route {dest}/{prefix_len} via {gateway:?} dev {}: {e}",
+                link.name
+            )
+        })
     }
 
     pub fn del_route(
@@ -266,7 +281,8 @@ impl LinkEvents {
         while let Ok((data, _)) = self.sock.recv_from_full() {
             let mut rest: &[u8] = &data;
             while let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) {
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = &msg.payload {
+                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = &msg.payload
+                {
                     out.push(link_of(l));
                 }
                 let len = usize::try_from(msg.header.length).unwrap_or(0);

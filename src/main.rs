@@ -16,10 +16,12 @@ mod net_config;
 mod netif;
 mod pid1;
 mod reaper;
+mod shutdown;
 mod status;
 
 const USAGE: &str = "usage: qinit dhcp IFACE [--once] [--release] [--timeout S] [--etc DIR]
-       qinit status";
+       qinit status
+       qinit poweroff|reboot|halt";
 
 fn main() {
     if std::process::id() == 1 {
@@ -29,6 +31,9 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("dhcp") => dhcp_tool::main(args.get(1..).unwrap_or(&[])),
         Some("status") => status::main(),
+        Some("poweroff") => shutdown::request(shutdown::Kind::PowerOff),
+        Some("reboot") => shutdown::request(shutdown::Kind::Reboot),
+        Some("halt") => shutdown::request(shutdown::Kind::Halt),
         Some("--version") => {
             println!("qinit {}", env!("CARGO_PKG_VERSION"));
             0

@@ -51,7 +51,9 @@ impl DepMap {
         depth: usize,
     ) -> Result<(), String> {
         if depth > 64 {
-            return Err(format!("module {name}: dependency chain too deep (a cycle?)"));
+            return Err(format!(
+                "module {name}: dependency chain too deep (a cycle?)"
+            ));
         }
         if !seen.insert(name.to_string()) {
             return Ok(());
@@ -70,7 +72,10 @@ impl DepMap {
 
 /// modules.builtin: one path per line of what is compiled into the kernel.
 pub fn builtin_names(text: &str) -> HashSet<String> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(name_of).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(name_of)
+        .collect()
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -84,22 +89,35 @@ pub enum Loaded {
 /// The running kernel's module directory.
 pub fn module_dir() -> Result<String, String> {
     let uname = nix::sys::utsname::uname().map_err(|e| format!("uname: {e}"))?;
-    Ok(format!("/lib/modules/{}", uname.release().to_string_lossy()))
+    Ok(format!(
+        "/lib/modules/{}",
+        uname.release().to_string_lossy()
+    ))
 }
 
 /// Loads `name` with its dependencies, unless built in or already loaded.
-pub fn load(dir: &str, deps: &DepMap, builtin: &HashSet<String>, name: &str) -> Result<Loaded, String> {
+pub fn load(
+    dir: &str,
+    deps: &DepMap,
+    builtin: &HashSet<String>,
+    name: &str,
+) -> Result<Loaded, String> {
     let norm = name.replace('-', "_");
     if builtin.contains(&norm) {
         return Ok(Loaded::Builtin);
     }
-    if Path::new("/sys/module").join(&norm).join("initstate").exists() {
+    if Path::new("/sys/module")
+        .join(&norm)
+        .join("initstate")
+        .exists()
+    {
         return Ok(Loaded::Already);
     }
     let mut inserted = 0;
     for rel in deps.load_order(&norm)? {
         let path = Path::new(dir).join(&rel);
-        let file = std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        let file =
+            std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
         match nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()) {
             Ok(()) => inserted += 1,
             Err(nix::errno::Errno::EEXIST) => {}
@@ -159,7 +177,10 @@ kernel/fs/cyc.ko: kernel/fs/a-b.ko.xz
         assert!(pos("failover.ko") < pos("net_failover.ko"));
         assert_eq!(order.last().unwrap(), "kernel/drivers/net/virtio_net.ko");
         let order = m.load_order("e1000e").unwrap();
-        assert_eq!(order.iter().map(|p| name_of(p)).collect::<Vec<_>>(), ["pps_core", "ptp", "e1000e"]);
+        assert_eq!(
+            order.iter().map(|p| name_of(p)).collect::<Vec<_>>(),
+            ["pps_core", "ptp", "e1000e"]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The filesystems every system needs, as a table (u-root's libinit does the same): one
 //! loop mounts them and logs each failure; nothing here stops the boot.
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{MsFlags, mount};
 use std::path::Path;
 
 struct Spec {
@@ -18,14 +18,56 @@ const NOEXEC: MsFlags = MsFlags::MS_NOEXEC;
 
 fn table() -> [Spec; 7] {
     [
-        Spec { source: "proc", target: "/proc", fstype: "proc", flags: NOSUID.union(NODEV).union(NOEXEC), data: None },
-        Spec { source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID.union(NODEV).union(NOEXEC), data: None },
-        Spec { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: NOSUID, data: Some("mode=0755") },
+        Spec {
+            source: "proc",
+            target: "/proc",
+            fstype: "proc",
+            flags: NOSUID.union(NODEV).union(NOEXEC),
+            data: None,
+        },
+        Spec {
+            source: "sysfs",
+            target: "/sys",
+            fstype: "sysfs",
+            flags: NOSUID.union(NODEV).union(NOEXEC),
+            data: None,
+        },
+        Spec {
+            source: "devtmpfs",
+            target: "/dev",
+            fstype: "devtmpfs",
+            flags: NOSUID,
+            data: Some("mode=0755"),
+        },
         // ptmxmode=0666: /dev/pts/ptmx usable by everyone, as on any distribution.
-        Spec { source: "devpts", target: "/dev/pts", fstype: "devpts", flags: NOSUID.union(NOEXEC), data: Some("mode=0620,ptmxmode=0666") },
-        Spec { source: "tmpfs", target: "/dev/shm", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=1777") },
-        Spec { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=0755") },
-        Spec { source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: NOSUID.union(NODEV), data: Some("mode=1777") },
+        Spec {
+            source: "devpts",
+            target: "/dev/pts",
+            fstype: "devpts",
+            flags: NOSUID.union(NOEXEC),
+            data: Some("mode=0620,ptmxmode=0666"),
+        },
+        Spec {
+            source: "tmpfs",
+            target: "/dev/shm",
+            fstype: "tmpfs",
+            flags: NOSUID.union(NODEV),
+            data: Some("mode=1777"),
+        },
+        Spec {
+            source: "tmpfs",
+            target: "/run",
+            fstype: "tmpfs",
+            flags: NOSUID.union(NODEV),
+            data: Some("mode=0755"),
+        },
+        Spec {
+            source: "tmpfs",
+            target: "/tmp",
+            fstype: "tmpfs",
+            flags: NOSUID.union(NODEV),
+            data: Some("mode=1777"),
+        },
     ]
 }
 
@@ -54,7 +96,13 @@ pub fn mount_base() -> Vec<String> {
             errors.push(format!("mkdir {}: {e}", spec.target));
             continue;
         }
-        match mount(Some(spec.source), spec.target, Some(spec.fstype), spec.flags, spec.data) {
+        match mount(
+            Some(spec.source),
+            spec.target,
+            Some(spec.fstype),
+            spec.flags,
+            spec.data,
+        ) {
             Ok(()) => {}
             // /proc itself cannot be checked before it is mounted.
             Err(nix::errno::Errno::EBUSY) => {}

@@ -46,7 +46,10 @@ pub fn domain(raw: &[u8]) -> Result<String, NameError> {
         if label.len() > 63 {
             return Err(err(raw, "label longer than 63 characters"));
         }
-        if !label.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
+        if !label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        {
             return Err(err(raw, "only letters, digits, '-' and '.' are allowed"));
         }
         if label.starts_with(b"-") || label.ends_with(b"-") {

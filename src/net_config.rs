@@ -3,7 +3,7 @@
 //! turns it into system state.
 
 use crate::dhcp::lease::Lease;
-use crate::etc_files::{render_hosts, render_resolv, write_atomic, Identity};
+use crate::etc_files::{Identity, render_hosts, render_resolv, write_atomic};
 use crate::link::{Link, Netlink};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -21,13 +21,15 @@ pub struct Publish {
 pub fn apply(nl: &mut Netlink, link: &Link, lease: &Lease, old: Option<&Lease>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(old) = old
-        && (old.address != lease.address || old.prefix_len != lease.prefix_len) {
-            errors.extend(remove(nl, link, old));
-        }
+        && (old.address != lease.address || old.prefix_len != lease.prefix_len)
+    {
+        errors.extend(remove(nl, link, old));
+    }
     if let Some(mtu) = lease.mtu
-        && let Err(e) = nl.set_mtu(link, u32::from(mtu)) {
-            errors.push(e);
-        }
+        && let Err(e) = nl.set_mtu(link, u32::from(mtu))
+    {
+        errors.push(e);
+    }
     if let Err(e) = nl.add_address(link, IpAddr::V4(lease.address), lease.prefix_len) {
         errors.push(e);
     }
@@ -79,9 +81,10 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
     let mut errors = Vec::new();
     let id = identity(publish, lease);
     if publish.set_hostname
-        && let Err(e) = nix::unistd::sethostname(&id.hostname) {
-            errors.push(format!("sethostname {}: {e}", id.hostname));
-        }
+        && let Err(e) = nix::unistd::sethostname(&id.hostname)
+    {
+        errors.push(format!("sethostname {}: {e}", id.hostname));
+    }
     if let Some(dir) = &publish.etc_dir {
         let hosts = dir.join("hosts");
         if let Err(e) = write_atomic(&hosts, &render_hosts(&id)) {

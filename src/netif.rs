@@ -34,7 +34,8 @@ pub struct NetIf {
 fn seed(mac: &[u8; 6]) -> u64 {
     let mut b = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
-    let mut s = u64::from_ne_bytes(b) ^ u64::try_from(crate::log::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
+    let mut s = u64::from_ne_bytes(b)
+        ^ u64::try_from(crate::log::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
     for &x in mac {
         s = s.rotate_left(8) ^ u64::from(x);
     }
@@ -43,7 +44,9 @@ fn seed(mac: &[u8; 6]) -> u64 {
 
 impl NetIf {
     pub fn new(link: Link, publish: Publish, state_file: Option<PathBuf>) -> Result<Self, String> {
-        let mac = link.mac.ok_or_else(|| format!("{} has no Ethernet address", link.name))?;
+        let mac = link
+            .mac
+            .ok_or_else(|| format!("{} has no Ethernet address", link.name))?;
         let sock = DhcpSocket::open(&link.name)?;
         let id = ClientId {
             mac,
@@ -102,7 +105,10 @@ impl NetIf {
     /// DHCPRELEASE and deconfiguration, for shutdown and `qinit dhcp --release`.
     pub fn release(&mut self, nl: &mut Netlink, now: Instant) {
         if let Some(l) = &self.applied {
-            info!("dhcp {}: releasing {} to {}", self.link.name, l.address, l.server);
+            info!(
+                "dhcp {}: releasing {} to {}",
+                self.link.name, l.address, l.server
+            );
         }
         let actions = self.client.release(now);
         self.run_actions(nl, now, actions);
@@ -120,7 +126,12 @@ impl NetIf {
         out
     }
 
-    fn run_actions(&mut self, nl: &mut Netlink, now: Instant, actions: Vec<Action>) -> Vec<Outcome> {
+    fn run_actions(
+        &mut self,
+        nl: &mut Netlink,
+        now: Instant,
+        actions: Vec<Action>,
+    ) -> Vec<Outcome> {
         let mut out = Vec::new();
         for action in actions {
             match action {
@@ -135,7 +146,10 @@ impl NetIf {
                     out.push(Outcome::Bound(Box::new(lease)));
                 }
                 Action::Remove(lease) => {
-                    info!("dhcp {}: lease on {} ended; address removed", self.link.name, lease.address);
+                    info!(
+                        "dhcp {}: lease on {} ended; address removed",
+                        self.link.name, lease.address
+                    );
                     for e in net_config::remove(nl, &self.link, &lease) {
                         info!("dhcp {}: {e}", self.link.name);
                     }
@@ -149,17 +163,30 @@ impl NetIf {
 
     fn apply(&mut self, nl: &mut Netlink, now: Instant, lease: &Lease) {
         let name = &self.link.name;
-        let renewed = self.applied.as_ref().is_some_and(|a| a.address == lease.address);
+        let renewed = self
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.address == lease.address);
         let errors = net_config::apply(nl, &self.link, lease, self.applied.as_ref());
         let mut errors = errors;
-        errors.extend(net_config::publish(&self.publish, Some(lease), &format!("DHCP on {name}")));
-        let via = lease.router().map(|r| format!(" via {r}")).unwrap_or_default();
+        errors.extend(net_config::publish(
+            &self.publish,
+            Some(lease),
+            &format!("DHCP on {name}"),
+        ));
+        let via = lease
+            .router()
+            .map(|r| format!(" via {r}"))
+            .unwrap_or_default();
         let secs = lease
             .lease_time
             .map(|t| format!("{} s", t.as_secs()))
             .unwrap_or_else(|| "infinite".into());
         if renewed {
-            info!("dhcp {name}: renewed {}/{} from server {}, lease {secs}", lease.address, lease.prefix_len, lease.server);
+            info!(
+                "dhcp {name}: renewed {}/{} from server {}, lease {secs}",
+                lease.address, lease.prefix_len, lease.server
+            );
         } else {
             let since = self
                 .carrier_at
@@ -183,7 +210,10 @@ impl NetIf {
         let Some(path) = &self.state_file else {
             return;
         };
-        let bound_at = self.client.expires_at().zip(self.applied.as_ref().and_then(|l| l.lease_time))
+        let bound_at = self
+            .client
+            .expires_at()
+            .zip(self.applied.as_ref().and_then(|l| l.lease_time))
             .map(|(end, len)| end.saturating_sub(len))
             .unwrap_or(now);
         let text = crate::status::render(

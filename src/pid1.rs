@@ -6,11 +6,13 @@ use crate::dhcp::client::Instant;
 use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
 use crate::netif::{NetIf, Outcome};
-use crate::{console, info, reaper};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use crate::{console, info, reaper, shutdown};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub struct Pid1 {
@@ -26,21 +28,34 @@ pub struct Pid1 {
     respawn_at: Option<Instant>,
     shell_runs: u32,
     signals: Option<UnixStream>,
+    requested: Arc<AtomicUsize>,
 }
 
-/// SIGCHLD wakes the loop through a self-pipe; the handler does nothing else.
-fn signal_pipe() -> Result<UnixStream, String> {
+/// Signals wake the loop through a self-pipe; a shutdown signal also leaves its number
+/// in `requested`. The handlers do nothing else (signal-hook).
+fn signal_pipe(requested: &Arc<AtomicUsize>) -> Result<UnixStream, String> {
     let (rx, tx) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
-    rx.set_nonblocking(true).map_err(|e| format!("signal pipe: {e}"))?;
-    tx.set_nonblocking(true).map_err(|e| format!("signal pipe: {e}"))?;
-    signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, tx)
-        .map_err(|e| format!("SIGCHLD handler: {e}"))?;
+    rx.set_nonblocking(true)
+        .map_err(|e| format!("signal pipe: {e}"))?;
+    tx.set_nonblocking(true)
+        .map_err(|e| format!("signal pipe: {e}"))?;
+    for sig in std::iter::once(signal_hook::consts::SIGCHLD).chain(shutdown::SIGNALS) {
+        let tx = tx.try_clone().map_err(|e| format!("signal pipe: {e}"))?;
+        signal_hook::low_level::pipe::register(sig, tx)
+            .map_err(|e| format!("handler for signal {sig}: {e}"))?;
+    }
+    for sig in shutdown::SIGNALS {
+        let value = usize::try_from(sig).unwrap_or(0);
+        signal_hook::flag::register_usize(sig, Arc::clone(requested), value)
+            .map_err(|e| format!("handler for signal {sig}: {e}"))?;
+    }
     Ok(rx)
 }
 
 impl Pid1 {
     pub fn new(cfg: Config, tty: String) -> Self {
-        let signals = match signal_pipe() {
+        let requested = Arc::new(AtomicUsize::new(0));
+        let signals = match signal_pipe(&requested) {
             Ok(s) => Some(s),
             Err(e) => {
                 info!("{e}; reaping on a 1 s timer instead");
@@ -59,6 +74,7 @@ impl Pid1 {
             respawn_at: None,
             shell_runs: 0,
             signals,
+            requested,
         }
     }
 
@@ -113,7 +129,10 @@ impl Pid1 {
         for exit in reaper::reap_all() {
             if Some(exit.pid) == self.shell {
                 self.shell = None;
-                let ran = self.shell_started.map(|s| now.saturating_sub(s)).unwrap_or_default();
+                let ran = self
+                    .shell_started
+                    .map(|s| now.saturating_sub(s))
+                    .unwrap_or_default();
                 // A shell that dies at once is restarted after a pause, not in a loop.
                 let wait = if ran < Duration::from_secs(1) {
                     Duration::from_secs(1)
@@ -142,6 +161,16 @@ impl Pid1 {
                 }
             }
         }
+    }
+
+    fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
+        shutdown::stop_processes(kind, self.cfg.shutdown_timeout);
+        if let Some(nl) = self.nl.as_mut() {
+            for n in &mut self.netifs {
+                n.release(nl, uptime());
+            }
+        }
+        shutdown::finish(kind)
     }
 
     pub fn run(mut self) -> ! {
@@ -198,14 +227,16 @@ impl Pid1 {
             let mut ready = ready.into_iter();
             let now = uptime();
 
-            if self.signals.is_some() {
-                if ready.next().unwrap_or(false)
-                    && let Some(s) = self.signals.as_mut() {
-                        while s.read(&mut buf).is_ok_and(|n| n > 0) {}
-                    }
-                self.reap(now);
-            } else {
-                self.reap(now);
+            if self.signals.is_some()
+                && ready.next().unwrap_or(false)
+                && let Some(s) = self.signals.as_mut()
+            {
+                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+            }
+            self.reap(now);
+            let sig = self.requested.swap(0, Ordering::SeqCst);
+            if let Some(kind) = shutdown::Kind::from_signal(i32::try_from(sig).unwrap_or(0)) {
+                self.shutdown(kind);
             }
             let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
             let Some(nl) = self.nl.as_mut() else {

@@ -1,7 +1,7 @@
 //! Reaping: PID 1 adopts every orphan and must collect each one's exit status, or
 //! zombies pile up. Called on every SIGCHLD, it loops until nothing is left.
 
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,10 +7,21 @@ use std::time::Duration;
 pub const STATE_DIR: &str = "/run/qinit";
 
 /// What `qinit status` shows for one interface.
-pub fn render(iface: &str, state: &str, lease: Option<&Lease>, bound_at: Duration, note: &str) -> String {
+pub fn render(
+    iface: &str,
+    state: &str,
+    lease: Option<&Lease>,
+    bound_at: Duration,
+    note: &str,
+) -> String {
     let mut out = format!("iface={iface}\nstate={state}\n");
     if let Some(l) = lease {
-        let join = |v: &[std::net::Ipv4Addr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+        let join = |v: &[std::net::Ipv4Addr]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         out.push_str(&format!("address={}/{}\n", l.address, l.prefix_len));
         if let Some(r) = l.router() {
             out.push_str(&format!("router={r}\n"));
@@ -48,7 +59,10 @@ pub fn describe(file: &str, now: Duration) -> String {
                 Err(_) => v.to_string(),
             },
             "bound_at" => match v.parse::<f64>() {
-                Ok(t) => format!("{:.0} s ago (uptime {t:.3} s)", (now.as_secs_f64() - t).max(0.0)),
+                Ok(t) => format!(
+                    "{:.0} s ago (uptime {t:.3} s)",
+                    (now.as_secs_f64() - t).max(0.0)
+                ),
                 Err(_) => v.to_string(),
             },
             _ => v.to_string(),
@@ -99,7 +113,11 @@ mod tests {
             address: Ipv4Addr::new(10, 0, 2, 15),
             prefix_len: 24,
             server: Ipv4Addr::new(10, 0, 2, 2),
-            routes: vec![Route { dest: Ipv4Addr::UNSPECIFIED, prefix_len: 0, gateway: Ipv4Addr::new(10, 0, 2, 2) }],
+            routes: vec![Route {
+                dest: Ipv4Addr::UNSPECIFIED,
+                prefix_len: 0,
+                gateway: Ipv4Addr::new(10, 0, 2, 2),
+            }],
             dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
             hostname: None,
             domain: None,

@@ -2,8 +2,8 @@
 //! event, it returns actions. No socket, no clock, no sleep in here; the event loop does
 //! the I/O and asks `next_wakeup()` when to call again.
 
-use super::lease::{from_ack, Lease};
-use super::wire::{build, parse_reply, ClientId, Request};
+use super::lease::{Lease, from_ack};
+use super::wire::{ClientId, Request, build, parse_reply};
 use dhcproto::v4::MessageType;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -19,7 +19,10 @@ pub enum Destination {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Send { bytes: Vec<u8>, to: Destination },
+    Send {
+        bytes: Vec<u8>,
+        to: Destination,
+    },
     /// Configure this lease (a first one, or a renewed or changed one).
     Apply(Lease),
     /// Remove this lease's address and routes.
@@ -51,14 +54,35 @@ enum State {
     /// No carrier yet (or lost with no lease): nothing to send.
     Init,
     /// After a NAK: wait, then DISCOVER.
-    Backoff { until: Instant },
+    Backoff {
+        until: Instant,
+    },
     Selecting(Exchange),
-    Requesting { ex: Exchange, address: Ipv4Addr, server: Ipv4Addr },
-    Bound { lease: Lease, bound_at: Instant },
-    Renewing { lease: Lease, bound_at: Instant, ex: Exchange },
-    Rebinding { lease: Lease, bound_at: Instant, ex: Exchange },
+    Requesting {
+        ex: Exchange,
+        address: Ipv4Addr,
+        server: Ipv4Addr,
+    },
+    Bound {
+        lease: Lease,
+        bound_at: Instant,
+    },
+    Renewing {
+        lease: Lease,
+        bound_at: Instant,
+        ex: Exchange,
+    },
+    Rebinding {
+        lease: Lease,
+        bound_at: Instant,
+        ex: Exchange,
+    },
     /// INIT-REBOOT: carrier came back while we held a lease.
-    Rebooting { lease: Lease, bound_at: Instant, ex: Exchange },
+    Rebooting {
+        lease: Lease,
+        bound_at: Instant,
+        ex: Exchange,
+    },
 }
 
 pub struct Client {
@@ -69,12 +93,13 @@ pub struct Client {
     naks: u32,
 }
 
-/// RFC 2131 4.1: 4, 8, 16, 32, 64 s, each +-1 s. The first wait is shorter: a server on
-/// the same link answers in milliseconds, and a DISCOVER lost to a link still settling
-/// should not cost four seconds.
+/// RFC 2131 4.1: 4, 8, 16, 32, 64 s, each +-1 s. The first wait is one second: a server
+/// on the link answers in milliseconds, and the first reply after carrier is often lost
+/// (qemu's e1000 refuses receive for 1 s after each RCTL write, which the kernel makes
+/// when IPv6 joins its multicast groups on carrier).
 fn retransmit_delay(attempt: u32) -> Duration {
     match attempt {
-        0 => Duration::from_secs(2),
+        0 => Duration::from_secs(1),
         n => Duration::from_secs(2u64 << n.min(5)).min(Duration::from_secs(64)),
     }
 }
@@ -108,9 +133,15 @@ impl Client {
     pub fn expires_at(&self) -> Option<Instant> {
         match &self.state {
             State::Bound { lease, bound_at }
-            | State::Renewing { lease, bound_at, .. }
-            | State::Rebinding { lease, bound_at, .. }
-            | State::Rebooting { lease, bound_at, .. } => lease.lease_time.map(|l| *bound_at + l),
+            | State::Renewing {
+                lease, bound_at, ..
+            }
+            | State::Rebinding {
+                lease, bound_at, ..
+            }
+            | State::Rebooting {
+                lease, bound_at, ..
+            } => lease.lease_time.map(|l| *bound_at + l),
             _ => None,
         }
     }
@@ -123,8 +154,13 @@ impl Client {
         self.rng
     }
 
+    /// +-1 s, or 0 to +100 ms on the short first wait.
     fn jitter(&mut self, d: Duration) -> Duration {
-        let ms = i64::try_from(self.random() % 2001).unwrap_or(1000) - 1000;
+        let ms = if d <= Duration::from_secs(1) {
+            i64::try_from(self.random() % 101).unwrap_or(0)
+        } else {
+            i64::try_from(self.random() % 2001).unwrap_or(1000) - 1000
+        };
         let base = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Duration::from_millis(u64::try_from((base + ms).max(500)).unwrap_or(500))
     }
@@ -178,19 +214,32 @@ impl Client {
                 self.tick(now, out);
             }
             State::Bound { lease, bound_at }
-            | State::Renewing { lease, bound_at, .. }
-            | State::Rebinding { lease, bound_at, .. }
-                if !was =>
-            {
+            | State::Renewing {
+                lease, bound_at, ..
+            }
+            | State::Rebinding {
+                lease, bound_at, ..
+            } if !was => {
                 let ex = self.new_exchange(now);
-                self.state = State::Rebooting { lease, bound_at, ex };
+                self.state = State::Rebooting {
+                    lease,
+                    bound_at,
+                    ex,
+                };
                 self.tick(now, out);
             }
             other => self.state = other,
         }
     }
 
-    fn send(&self, req: Request, ex: &Exchange, now: Instant, to: Destination, out: &mut Vec<Action>) {
+    fn send(
+        &self,
+        req: Request,
+        ex: &Exchange,
+        now: Instant,
+        to: Destination,
+        out: &mut Vec<Action>,
+    ) {
         let secs = u16::try_from(now.saturating_sub(ex.started).as_secs()).unwrap_or(u16::MAX);
         match build(req, ex.xid, secs, &self.id) {
             Ok(bytes) => out.push(Action::Send { bytes, to }),
@@ -214,37 +263,64 @@ impl Client {
                 ex.attempt += 1;
                 State::Selecting(ex)
             }
-            State::Requesting { mut ex, address, server } if now >= ex.retry_at => {
+            State::Requesting {
+                mut ex,
+                address,
+                server,
+            } if now >= ex.retry_at => {
                 if ex.attempt >= 4 {
-                    out.push(Action::Note(format!("no ACK from {server}: back to DISCOVER")));
+                    out.push(Action::Note(format!(
+                        "no ACK from {server}: back to DISCOVER"
+                    )));
                     State::Selecting(self.restart(now, out))
                 } else {
-                    let req = Request::Select { requested: address, server };
+                    let req = Request::Select {
+                        requested: address,
+                        server,
+                    };
                     self.send(req, &ex, now, Destination::Broadcast, out);
                     ex.retry_at = now + self.jitter(retransmit_delay(ex.attempt));
                     ex.attempt += 1;
-                    State::Requesting { ex, address, server }
+                    State::Requesting {
+                        ex,
+                        address,
+                        server,
+                    }
                 }
             }
-            State::Rebooting { lease, bound_at, mut ex } if now >= ex.retry_at => {
+            State::Rebooting {
+                lease,
+                bound_at,
+                mut ex,
+            } if now >= ex.retry_at => {
                 if ex.attempt >= 3 {
                     // No answer: the lease is still ours until it expires (RFC 2131 3.2).
                     State::Bound { lease, bound_at }
                 } else {
-                    let req = Request::Reboot { requested: lease.address };
+                    let req = Request::Reboot {
+                        requested: lease.address,
+                    };
                     self.send(req, &ex, now, Destination::Broadcast, out);
                     ex.retry_at = now + self.jitter(retransmit_delay(ex.attempt));
                     ex.attempt += 1;
-                    State::Rebooting { lease, bound_at, ex }
+                    State::Rebooting {
+                        lease,
+                        bound_at,
+                        ex,
+                    }
                 }
             }
             State::Bound { lease, bound_at } => self.lease_timers(now, lease, bound_at, None, out),
-            State::Renewing { lease, bound_at, ex } => {
-                self.lease_timers(now, lease, bound_at, Some((false, ex)), out)
-            }
-            State::Rebinding { lease, bound_at, ex } => {
-                self.lease_timers(now, lease, bound_at, Some((true, ex)), out)
-            }
+            State::Renewing {
+                lease,
+                bound_at,
+                ex,
+            } => self.lease_timers(now, lease, bound_at, Some((false, ex)), out),
+            State::Rebinding {
+                lease,
+                bound_at,
+                ex,
+            } => self.lease_timers(now, lease, bound_at, Some((true, ex)), out),
             other => other,
         };
     }
@@ -282,16 +358,32 @@ impl Client {
             } else {
                 (Destination::Unicast(lease.server), t2)
             };
-            self.send(Request::Renew { ciaddr: lease.address }, &ex, now, to, out);
+            self.send(
+                Request::Renew {
+                    ciaddr: lease.address,
+                },
+                &ex,
+                now,
+                to,
+                out,
+            );
             // RFC 2131 4.4.5: half the time left, at least 60 s, never past the limit.
             let wait = (limit.saturating_sub(now) / 2).max(Duration::from_secs(60));
             ex.retry_at = (now + wait).min(limit);
             ex.attempt += 1;
         }
         if rebinding {
-            State::Rebinding { lease, bound_at, ex }
+            State::Rebinding {
+                lease,
+                bound_at,
+                ex,
+            }
         } else {
-            State::Renewing { lease, bound_at, ex }
+            State::Renewing {
+                lease,
+                bound_at,
+                ex,
+            }
         }
     }
 
@@ -309,7 +401,10 @@ impl Client {
         let mut out = Vec::new();
         if let Some(lease) = lease_in(std::mem::replace(&mut self.state, State::Init)) {
             let ex = self.new_exchange(now);
-            let req = Request::Release { ciaddr: lease.address, server: lease.server };
+            let req = Request::Release {
+                ciaddr: lease.address,
+                server: lease.server,
+            };
             self.send(req, &ex, now, Destination::Unicast(lease.server), &mut out);
             out.push(Action::Remove(lease));
         }
@@ -341,29 +436,80 @@ impl Client {
         let state = std::mem::replace(&mut self.state, State::Init);
         self.state = match (state, reply.kind) {
             (State::Selecting(ex), MessageType::Offer) => {
-                out.push(Action::Note(format!("offer of {} from {}", reply.yiaddr, reply.server)));
-                let mut ex = Exchange { retry_at: now, attempt: 0, ..ex };
-                let req = Request::Select { requested: reply.yiaddr, server: reply.server };
+                out.push(Action::Note(format!(
+                    "offer of {} from {}",
+                    reply.yiaddr, reply.server
+                )));
+                let mut ex = Exchange {
+                    retry_at: now,
+                    attempt: 0,
+                    ..ex
+                };
+                let req = Request::Select {
+                    requested: reply.yiaddr,
+                    server: reply.server,
+                };
                 self.send(req, &ex, now, Destination::Broadcast, out);
                 ex.retry_at = now + self.jitter(retransmit_delay(0));
                 ex.attempt = 1;
-                State::Requesting { ex, address: reply.yiaddr, server: reply.server }
+                State::Requesting {
+                    ex,
+                    address: reply.yiaddr,
+                    server: reply.server,
+                }
             }
-            (State::Requesting { ex, address, server }, kind) if reply.server != server => {
-                out.push(Action::Note(format!("{kind:?} from {}, not the chosen server", reply.server)));
-                State::Requesting { ex, address, server }
+            (
+                State::Requesting {
+                    ex,
+                    address,
+                    server,
+                },
+                kind,
+            ) if reply.server != server => {
+                out.push(Action::Note(format!(
+                    "{kind:?} from {}, not the chosen server",
+                    reply.server
+                )));
+                State::Requesting {
+                    ex,
+                    address,
+                    server,
+                }
             }
-            (State::Requesting { ex, address, server }, MessageType::Ack) => match from_ack(&reply) {
+            (
+                State::Requesting {
+                    ex,
+                    address,
+                    server,
+                },
+                MessageType::Ack,
+            ) => match from_ack(&reply) {
                 Ok(lease) => self.bind(now, lease, out),
                 Err(e) => {
                     out.push(Action::Note(format!("unusable ACK: {e}")));
-                    State::Requesting { ex, address, server }
+                    State::Requesting {
+                        ex,
+                        address,
+                        server,
+                    }
                 }
             },
             (
-                State::Renewing { lease, bound_at, ex }
-                | State::Rebinding { lease, bound_at, ex }
-                | State::Rebooting { lease, bound_at, ex },
+                State::Renewing {
+                    lease,
+                    bound_at,
+                    ex,
+                }
+                | State::Rebinding {
+                    lease,
+                    bound_at,
+                    ex,
+                }
+                | State::Rebooting {
+                    lease,
+                    bound_at,
+                    ex,
+                },
                 MessageType::Ack,
             ) => match from_ack(&reply) {
                 Ok(new) => {
@@ -374,7 +520,11 @@ impl Client {
                 }
                 Err(e) => {
                     out.push(Action::Note(format!("unusable ACK: {e}")));
-                    State::Renewing { lease, bound_at, ex }
+                    State::Renewing {
+                        lease,
+                        bound_at,
+                        ex,
+                    }
                 }
             },
             (
@@ -388,12 +538,20 @@ impl Client {
                     out.push(Action::Remove(l));
                 }
                 self.naks += 1;
-                let wait = Duration::from_secs(1u64 << self.naks.min(6)).min(Duration::from_secs(60));
-                out.push(Action::Note(format!("NAK from {}: DISCOVER again in {} s", reply.server, wait.as_secs())));
+                let wait =
+                    Duration::from_secs(1u64 << self.naks.min(6)).min(Duration::from_secs(60));
+                out.push(Action::Note(format!(
+                    "NAK from {}: DISCOVER again in {} s",
+                    reply.server,
+                    wait.as_secs()
+                )));
                 State::Backoff { until: now + wait }
             }
             (state, kind) => {
-                out.push(Action::Note(format!("ignored {kind:?} in state {}", state_label(&state))));
+                out.push(Action::Note(format!(
+                    "ignored {kind:?} in state {}",
+                    state_label(&state)
+                )));
                 state
             }
         };
@@ -402,7 +560,10 @@ impl Client {
     fn bind(&mut self, now: Instant, lease: Lease, out: &mut Vec<Action>) -> State {
         self.naks = 0;
         out.push(Action::Apply(lease.clone()));
-        State::Bound { lease, bound_at: now }
+        State::Bound {
+            lease,
+            bound_at: now,
+        }
     }
 }
 
@@ -426,5 +587,230 @@ fn state_label(s: &State) -> &'static str {
         State::Renewing { .. } => "renewing",
         State::Rebinding { .. } => "rebinding",
         State::Rebooting { .. } => "init-reboot",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp::wire::tests::{MAC, reply};
+    use dhcproto::v4::{DhcpOption, Message, OptionCode};
+    use dhcproto::{Decodable, Decoder};
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn client() -> Client {
+        Client::new(
+            ClientId {
+                mac: MAC,
+                hostname: None,
+            },
+            42,
+        )
+    }
+
+    fn sends(actions: &[Action]) -> Vec<(Message, Destination)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { bytes, to } => {
+                    Some((Message::decode(&mut Decoder::new(bytes)).unwrap(), *to))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn only_send(actions: &[Action]) -> (Message, Destination) {
+        let s = sends(actions);
+        assert_eq!(s.len(), 1, "expected one message in {actions:?}");
+        s.into_iter().next().unwrap()
+    }
+
+    /// A reply from 10.0.2.2 to the message `to`, with extra options (lease 86400 s).
+    fn answer(to: &Message, kind: u8, extra: &[u8]) -> Vec<u8> {
+        let mut b = reply(kind, [10, 0, 2, 15], extra);
+        b[4..8].copy_from_slice(&to.xid().to_be_bytes());
+        b
+    }
+
+    fn bound_client(extra: &[u8]) -> (Client, Instant) {
+        let mut c = client();
+        let t0 = Duration::from_secs(10);
+        let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));
+        let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, extra))));
+        let acts = c.handle(t0, Event::Packet(&answer(&r, 5, extra)));
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+        assert_eq!(c.state_name(), "bound");
+        (c, t0)
+    }
+
+    #[test]
+    fn nothing_is_sent_before_carrier() {
+        let mut c = client();
+        assert!(c.handle(SEC, Event::Tick).is_empty());
+        assert_eq!(c.next_wakeup(), None);
+    }
+
+    #[test]
+    fn discovers_at_once_on_carrier_and_binds_on_ack() {
+        let mut c = client();
+        let t0 = Duration::from_secs(3);
+        let (d, to) = only_send(&c.handle(t0, Event::CarrierUp));
+        assert_eq!(d.opts().msg_type(), Some(MessageType::Discover));
+        assert_eq!(to, Destination::Broadcast);
+        let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, &[]))));
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(r.xid(), d.xid(), "REQUEST keeps the DISCOVER's xid");
+        assert_eq!(
+            r.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 2, 2)))
+        );
+        let acts = c.handle(t0, Event::Packet(&answer(&r, 5, &[])));
+        let Some(Action::Apply(l)) = acts.iter().find(|a| matches!(a, Action::Apply(_))) else {
+            panic!("no Apply in {acts:?}")
+        };
+        assert_eq!(l.address, Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(c.next_wakeup(), Some(t0 + Duration::from_secs(43200)));
+    }
+
+    #[test]
+    fn discover_retransmits_with_growing_jittered_intervals() {
+        let mut c = client();
+        let mut now = Duration::ZERO;
+        c.handle(now, Event::CarrierUp);
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            let next = c.next_wakeup().unwrap();
+            waits.push(next - now);
+            now = next;
+            let (m, _) = only_send(&c.handle(now, Event::Tick));
+            assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+            assert!(m.secs() >= 1);
+        }
+        assert!(
+            waits[0] >= SEC && waits[0] <= Duration::from_millis(1100),
+            "{waits:?}"
+        );
+        for (w, base) in waits[1..].iter().zip([4u64, 8, 16, 32, 64, 64]) {
+            let base = Duration::from_secs(base);
+            assert!(*w >= base - SEC && *w <= base + SEC, "{waits:?}");
+        }
+    }
+
+    #[test]
+    fn replies_with_another_xid_are_dropped() {
+        let mut c = client();
+        let (d, _) = only_send(&c.handle(SEC, Event::CarrierUp));
+        let mut b = answer(&d, 2, &[]);
+        b[4] ^= 0xff;
+        let acts = c.handle(SEC, Event::Packet(&b));
+        assert!(sends(&acts).is_empty());
+        assert!(
+            matches!(&acts[..], [Action::Note(n)] if n.contains("xid")),
+            "{acts:?}"
+        );
+        assert_eq!(c.state_name(), "selecting");
+    }
+
+    #[test]
+    fn renews_at_t1_unicast_and_rebinds_at_t2_broadcast() {
+        // T1 100 s, T2 150 s (options 58, 59); the lease is 86400 s.
+        let times = [58, 4, 0, 0, 0, 100, 59, 4, 0, 0, 0, 150];
+        let (mut c, t0) = bound_client(&times);
+        assert_eq!(c.next_wakeup(), Some(t0 + Duration::from_secs(100)));
+        let (m, to) = only_send(&c.handle(t0 + Duration::from_secs(100), Event::Tick));
+        assert_eq!(c.state_name(), "renewing");
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(to, Destination::Unicast(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 0, 2, 15));
+        assert!(m.opts().get(OptionCode::ServerIdentifier).is_none());
+        assert!(m.opts().get(OptionCode::RequestedIpAddress).is_none());
+        // RFC 2131 4.4.5: the next try is at T2 at the latest.
+        assert!(c.next_wakeup().unwrap() <= t0 + Duration::from_secs(150));
+        // The server does not answer: at T2 the client broadcasts.
+        let t2 = t0 + Duration::from_secs(150);
+        let (m, to) = only_send(&c.handle(t2, Event::Tick));
+        assert_eq!(c.state_name(), "rebinding");
+        assert_eq!(to, Destination::Broadcast);
+        assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 0, 2, 15));
+        // An ACK while rebinding renews the lease from now.
+        let now = t2 + SEC;
+        let acts = c.handle(now, Event::Packet(&answer(&m, 5, &times)));
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "same address: no removal"
+        );
+        assert_eq!(c.state_name(), "bound");
+        assert_eq!(c.next_wakeup(), Some(now + Duration::from_secs(100)));
+    }
+
+    #[test]
+    fn expiry_removes_the_lease_and_discovers_again() {
+        let (mut c, t0) = bound_client(&[]);
+        let end = t0 + Duration::from_secs(86400);
+        let acts = c.handle(end, Event::Tick);
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "{acts:?}"
+        );
+        let (m, _) = only_send(&acts);
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        assert_eq!(c.state_name(), "selecting");
+        assert!(c.lease().is_none());
+    }
+
+    #[test]
+    fn nak_removes_lease_and_backs_off_before_discovering() {
+        let (mut c, t0) = bound_client(&[]);
+        let t1 = t0 + Duration::from_secs(43200);
+        let (r, _) = only_send(&c.handle(t1, Event::Tick));
+        let acts = c.handle(t1, Event::Packet(&answer(&r, 6, &[])));
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "{acts:?}"
+        );
+        assert!(sends(&acts).is_empty());
+        assert_eq!(c.state_name(), "backoff");
+        let at = c.next_wakeup().unwrap();
+        assert!(at > t1 && at <= t1 + Duration::from_secs(60));
+        let (m, _) = only_send(&c.handle(at, Event::Tick));
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+    }
+
+    #[test]
+    fn carrier_back_sends_init_reboot_with_the_held_address() {
+        let (mut c, t0) = bound_client(&[]);
+        assert!(c.handle(t0 + SEC, Event::CarrierDown).is_empty());
+        assert_eq!(c.state_name(), "bound");
+        let (m, to) = only_send(&c.handle(t0 + 2 * SEC, Event::CarrierUp));
+        assert_eq!(c.state_name(), "init-reboot");
+        assert_eq!(to, Destination::Broadcast);
+        assert_eq!(
+            m.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 0, 2, 15)))
+        );
+        let acts = c.handle(t0 + 2 * SEC, Event::Packet(&answer(&m, 5, &[])));
+        assert!(acts.iter().any(|a| matches!(a, Action::Apply(_))));
+        assert_eq!(c.state_name(), "bound");
+    }
+
+    #[test]
+    fn release_is_unicast_to_the_server_and_removes_the_lease() {
+        let (mut c, t0) = bound_client(&[]);
+        let acts = c.release(t0 + SEC);
+        let (m, to) = only_send(&acts);
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Release));
+        assert_eq!(to, Destination::Unicast(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 0, 2, 15));
+        assert!(acts.iter().any(|a| matches!(a, Action::Remove(_))));
+        assert_eq!(c.state_name(), "init");
     }
 }

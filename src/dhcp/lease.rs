@@ -190,7 +190,13 @@ mod tests {
     #[test]
     fn t1_t2_used_only_when_ordered() {
         let l = ack(&[58, 4, 0, 0, 0, 100, 59, 4, 0, 0, 0, 200]).unwrap();
-        assert_eq!((l.t1, l.t2), (Some(Duration::from_secs(100)), Some(Duration::from_secs(200))));
+        assert_eq!(
+            (l.t1, l.t2),
+            (
+                Some(Duration::from_secs(100)),
+                Some(Duration::from_secs(200))
+            )
+        );
         let l = ack(&[58, 4, 0, 0, 0, 200, 59, 4, 0, 0, 0, 100]).unwrap();
         assert_eq!(l.t1, Some(Duration::from_secs(43200)));
     }
@@ -210,8 +216,10 @@ mod tests {
 
     #[test]
     fn hostile_names_are_rejected_and_the_lease_stands() {
-        let l = ack(&[12, 9, b'a', b';', b'r', b'e', b'b', b'o', b'o', b't', b'\n', 15, 3, b'a', 0, b'b'])
-            .unwrap();
+        let l = ack(&[
+            12, 9, b'a', b';', b'r', b'e', b'b', b'o', b'o', b't', b'\n', 15, 3, b'a', 0, b'b',
+        ])
+        .unwrap();
         assert_eq!(l.hostname, None);
         assert_eq!(l.domain, None);
         assert_eq!(l.rejected.len(), 2, "{:?}", l.rejected);
@@ -220,7 +228,11 @@ mod tests {
 
     #[test]
     fn fqdn_hostname_gives_domain() {
-        let l = ack(&[12, 16, b'v', b'm', b'1', b'.', b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b't', b'e', b's', b't']).unwrap();
+        let l = ack(&[
+            12, 16, b'v', b'm', b'1', b'.', b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b't',
+            b'e', b's', b't',
+        ])
+        .unwrap();
         assert_eq!(l.hostname.as_deref(), Some("vm1"));
         assert_eq!(l.domain.as_deref(), Some("example.test"));
         assert_eq!(l.search, vec!["example.test".to_string()]);

@@ -52,12 +52,13 @@ fn fixed_size(code: u8) -> Option<usize> {
 /// Checks an option's size and decodes it with dhcproto. Errors name the option.
 pub fn decode_one(code: u8, value: &[u8]) -> Result<DhcpOption, String> {
     if let Some(size) = fixed_size(code)
-        && value.len() != size {
-            return Err(format!(
-                "option {code}: length {} where {size} is required",
-                value.len()
-            ));
-        }
+        && value.len() != size
+    {
+        return Err(format!(
+            "option {code}: length {} where {size} is required",
+            value.len()
+        ));
+    }
     if matches!(code, 3 | 6) && (value.is_empty() || !value.len().is_multiple_of(4)) {
         return Err(format!(
             "option {code}: length {} is not a non-zero multiple of 4",
@@ -206,7 +207,10 @@ mod tests {
     fn repeated_options_concatenate() {
         // RFC 3396: two DNS options, not adjacent, form one list.
         let o = parse(&[6, 4, 1, 1, 1, 1, 53, 1, 2, 6, 4, 8, 8, 8, 8, 255]);
-        assert_eq!(o.dns, vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(8, 8, 8, 8)]);
+        assert_eq!(
+            o.dns,
+            vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(8, 8, 8, 8)]
+        );
     }
 
     #[test]
@@ -227,8 +231,8 @@ mod tests {
     fn search_list_and_classless_routes() {
         // 119: "corp.test" ; 121: 10.1.0.0/16 via 10.0.2.2, default via 10.0.2.1
         let o = parse(&[
-            119, 11, 4, b'c', b'o', b'r', b'p', 4, b't', b'e', b's', b't', 0, 121, 12, 16, 10,
-            1, 10, 0, 2, 2, 0, 10, 0, 2, 1, 255,
+            119, 11, 4, b'c', b'o', b'r', b'p', 4, b't', b'e', b's', b't', 0, 121, 12, 16, 10, 1,
+            10, 0, 2, 2, 0, 10, 0, 2, 1, 255,
         ]);
         assert_eq!(o.search, vec!["corp.test".to_string()]);
         assert_eq!(

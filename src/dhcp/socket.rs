@@ -16,14 +16,21 @@ pub struct DhcpSocket {
 impl DhcpSocket {
     pub fn open(iface: &str) -> Result<Self, String> {
         let ctx = |what: &str, e: std::io::Error| format!("dhcp socket on {iface}: {what}: {e}");
-        let sock = Socket::new(Domain::IPV4, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))
-            .map_err(|e| ctx("socket", e))?;
-        sock.set_reuse_address(true).map_err(|e| ctx("SO_REUSEADDR", e))?;
-        sock.set_broadcast(true).map_err(|e| ctx("SO_BROADCAST", e))?;
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::DGRAM.nonblocking().cloexec(),
+            Some(Protocol::UDP),
+        )
+        .map_err(|e| ctx("socket", e))?;
+        sock.set_reuse_address(true)
+            .map_err(|e| ctx("SO_REUSEADDR", e))?;
+        sock.set_broadcast(true)
+            .map_err(|e| ctx("SO_BROADCAST", e))?;
         sock.bind_device(Some(iface.as_bytes()))
             .map_err(|e| ctx("SO_BINDTODEVICE", e))?;
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT);
-        sock.bind(&SockAddr::from(any)).map_err(|e| ctx("bind 0.0.0.0:68", e))?;
+        sock.bind(&SockAddr::from(any))
+            .map_err(|e| ctx("bind 0.0.0.0:68", e))?;
         Ok(DhcpSocket {
             sock: UdpSocket::from(sock),
             iface: iface.to_string(),

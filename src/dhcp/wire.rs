@@ -2,7 +2,7 @@
 //! before anything in them is believed (RFC 2131 4.1 and the checks in
 //! shared/docs/dhcp-client.md).
 
-use super::options::{walk, RawOptions, ReplyOptions};
+use super::options::{RawOptions, ReplyOptions, walk};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use std::net::Ipv4Addr;
@@ -28,12 +28,22 @@ pub struct ClientId {
 pub enum Request {
     Discover,
     /// SELECTING: REQUEST naming the offer's address and server.
-    Select { requested: Ipv4Addr, server: Ipv4Addr },
+    Select {
+        requested: Ipv4Addr,
+        server: Ipv4Addr,
+    },
     /// RENEWING/REBINDING: ciaddr set, no server id, no requested address.
-    Renew { ciaddr: Ipv4Addr },
+    Renew {
+        ciaddr: Ipv4Addr,
+    },
     /// INIT-REBOOT: the held address in option 50.
-    Reboot { requested: Ipv4Addr },
-    Release { ciaddr: Ipv4Addr, server: Ipv4Addr },
+    Reboot {
+        requested: Ipv4Addr,
+    },
+    Release {
+        ciaddr: Ipv4Addr,
+        server: Ipv4Addr,
+    },
 }
 
 /// A BOOTREQUEST with our chaddr, built from bytes because dhcproto's constructors draw
@@ -95,7 +105,9 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
             opts.insert(DhcpOption::Hostname(h.clone()));
         }
     }
-    let mut bytes = msg.to_vec().map_err(|e| format!("encoding a request: {e}"))?;
+    let mut bytes = msg
+        .to_vec()
+        .map_err(|e| format!("encoding a request: {e}"))?;
     if bytes.len() < MIN_LEN {
         bytes.resize(MIN_LEN, 0);
     }
@@ -157,7 +169,10 @@ pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String>
     let opts = ReplyOptions::from_raw(&raw);
 
     let kind = opts.msg_type.ok_or("no message type (option 53)")?;
-    if !matches!(kind, MessageType::Offer | MessageType::Ack | MessageType::Nak) {
+    if !matches!(
+        kind,
+        MessageType::Offer | MessageType::Ack | MessageType::Nak
+    ) {
         return Err(format!("message type {kind:?} is not for a client"));
     }
     let server = opts.server_id.ok_or("no server identifier (option 54)")?;
@@ -230,7 +245,9 @@ pub(crate) mod tests {
         assert_eq!(codes, PARAMS);
         assert_eq!(
             m.opts().get(OptionCode::ClientIdentifier),
-            Some(&DhcpOption::ClientIdentifier(vec![1, 0x52, 0x54, 0, 0x12, 0x34, 0x56]))
+            Some(&DhcpOption::ClientIdentifier(vec![
+                1, 0x52, 0x54, 0, 0x12, 0x34, 0x56
+            ]))
         );
     }
 
@@ -272,8 +289,14 @@ pub(crate) mod tests {
             ("xid", Box::new(|b| b[7] ^= 1)),
             ("chaddr", Box::new(|b| b[33] ^= 1)),
             ("cookie", Box::new(|b| b[236] = 0)),
-            ("yiaddr 0", Box::new(|b| b[16..20].copy_from_slice(&[0, 0, 0, 0]))),
-            ("yiaddr bcast", Box::new(|b| b[16..20].copy_from_slice(&[255; 4]))),
+            (
+                "yiaddr 0",
+                Box::new(|b| b[16..20].copy_from_slice(&[0, 0, 0, 0])),
+            ),
+            (
+                "yiaddr bcast",
+                Box::new(|b| b[16..20].copy_from_slice(&[255; 4])),
+            ),
             ("yiaddr mcast", Box::new(|b| b[16] = 224)),
             ("no server id", Box::new(|b| b[243] = 99)),
             ("truncated", Box::new(|b| b.truncate(200))),
@@ -299,7 +322,11 @@ pub(crate) mod tests {
     #[test]
     fn random_bytes_never_panic() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let good = reply(5, [10, 0, 2, 15], &[12, 3, b'v', b'm', b'1', 121, 5, 8, 10, 10, 0, 2]);
+        let good = reply(
+            5,
+            [10, 0, 2, 15],
+            &[12, 3, b'v', b'm', b'1', 121, 5, 8, 10, 10, 0, 2],
+        );
         for _ in 0..5000 {
             let mut b = good.clone();
             for _ in 0..8 {

@@ -1,0 +1,232 @@
+//! Stopping the machine: every process asked to end, then killed; sync; every filesystem
+//! unmounted (or made read-only when busy); then reboot(2). The order is the classic
+//! one (busybox init, systemd-shutdown); each step is logged with its duration.
+
+use crate::info;
+use crate::log::{ms, uptime};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    PowerOff,
+    Reboot,
+    Halt,
+}
+
+impl Kind {
+    /// busybox's halt, poweroff and reboot applets signal PID 1 with SIGUSR1, SIGUSR2 and
+    /// SIGTERM (init/halt.c); SIGPWR is the power button of some hypervisors; SIGINT is
+    /// Ctrl-Alt-Del once reboot(RB_DISABLE_CAD) hands it to us.
+    pub fn from_signal(sig: i32) -> Option<Kind> {
+        match Signal::try_from(sig).ok()? {
+            Signal::SIGUSR1 => Some(Kind::Halt),
+            Signal::SIGUSR2 | Signal::SIGPWR => Some(Kind::PowerOff),
+            Signal::SIGTERM | Signal::SIGINT => Some(Kind::Reboot),
+            _ => None,
+        }
+    }
+
+    pub fn signal(self) -> Signal {
+        match self {
+            Kind::Halt => Signal::SIGUSR1,
+            Kind::PowerOff => Signal::SIGUSR2,
+            Kind::Reboot => Signal::SIGTERM,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::PowerOff => "power off",
+            Kind::Reboot => "reboot",
+            Kind::Halt => "halt",
+        }
+    }
+}
+
+pub const SIGNALS: [i32; 5] = [
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGUSR1,
+    signal_hook::consts::SIGUSR2,
+    nix::libc::SIGPWR,
+    signal_hook::consts::SIGINT,
+];
+
+/// Mount points to take down, deepest last mounted first; the root stays.
+pub fn unmount_order(mounts: &str) -> Vec<String> {
+    let mut targets: Vec<String> = crate::mounts::mounted_targets(mounts)
+        .into_iter()
+        .filter(|t| t != "/")
+        .map(|t| unescape_octal(&t))
+        .collect();
+    targets.reverse();
+    targets
+}
+
+/// /proc/self/mounts writes space, tab, newline and backslash as \040 and the like.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'\\'
+            && let Some(oct) = b.get(i + 1..i + 4)
+            && let Some(v) = std::str::from_utf8(oct)
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Signals every process but us and waits (reaping) until none is left or `bound` passes.
+/// Returns true when none is left.
+fn signal_all(sig: Signal, bound: Duration) -> bool {
+    let _ = kill(Pid::from_raw(-1), sig);
+    let end = uptime() + bound;
+    loop {
+        crate::reaper::reap_all();
+        // kill(-1, 0) fails with ESRCH when there is no other process.
+        if kill(Pid::from_raw(-1), None) == Err(nix::errno::Errno::ESRCH) {
+            return true;
+        }
+        if uptime() >= end {
+            return false;
+        }
+        // Shutdown is the one place that waits: nothing else is left to do.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn timed(what: &str, f: impl FnOnce() -> String) {
+    let t = uptime();
+    let detail = f();
+    info!(
+        "shutdown: {what}{detail} ({})",
+        ms(uptime().saturating_sub(t))
+    );
+}
+
+/// Stops processes; the caller then releases DHCP leases and calls `finish`.
+pub fn stop_processes(kind: Kind, grace: Duration) {
+    info!("shutdown: {} requested", kind.name());
+    let mut all_gone = false;
+    timed("SIGTERM to every process", || {
+        all_gone = signal_all(Signal::SIGTERM, grace);
+        if all_gone {
+            String::new()
+        } else {
+            format!(", some still running after {} s", grace.as_secs_f64())
+        }
+    });
+    if !all_gone {
+        timed("SIGKILL to what is left", || {
+            signal_all(Signal::SIGKILL, Duration::from_secs(2));
+            String::new()
+        });
+    }
+}
+
+/// sync, unmount everything, and reboot(2). Never returns.
+pub fn finish(kind: Kind) -> ! {
+    timed("sync", || {
+        nix::unistd::sync();
+        String::new()
+    });
+    timed("unmount", || {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut busy = Vec::new();
+        for target in unmount_order(&mounts) {
+            if nix::mount::umount2(target.as_str(), nix::mount::MntFlags::empty()).is_err() {
+                // Still in use: read-only is as safe for the data.
+                let ro = nix::mount::mount(
+                    None::<&str>,
+                    target.as_str(),
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY,
+                    None::<&str>,
+                );
+                busy.push(format!(
+                    "{target}{}",
+                    if ro.is_ok() { " (read-only)" } else { "" }
+                ));
+            }
+        }
+        if busy.is_empty() {
+            String::new()
+        } else {
+            format!(", busy: {}", busy.join(" "))
+        }
+    });
+    nix::unistd::sync();
+    let how = match kind {
+        Kind::PowerOff => nix::sys::reboot::RebootMode::RB_POWER_OFF,
+        Kind::Reboot => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
+        Kind::Halt => nix::sys::reboot::RebootMode::RB_HALT_SYSTEM,
+    };
+    info!("shutdown: {}", kind.name());
+    let err = nix::sys::reboot::reboot(how);
+    info!("reboot(2) failed: {err:?}; halting here");
+    // PID 1 must not return: wait forever, reaping.
+    loop {
+        crate::reaper::reap_all();
+        nix::unistd::pause();
+    }
+}
+
+/// `qinit poweroff|reboot|halt`: ask PID 1, as busybox's applets do.
+pub fn request(kind: Kind) -> i32 {
+    match kill(Pid::from_raw(1), kind.signal()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("qinit {}: signalling PID 1: {e}", kind.name());
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busybox_signals_map_to_actions() {
+        assert_eq!(
+            Kind::from_signal(signal_hook::consts::SIGUSR1),
+            Some(Kind::Halt)
+        );
+        assert_eq!(
+            Kind::from_signal(signal_hook::consts::SIGUSR2),
+            Some(Kind::PowerOff)
+        );
+        assert_eq!(
+            Kind::from_signal(signal_hook::consts::SIGTERM),
+            Some(Kind::Reboot)
+        );
+        assert_eq!(Kind::from_signal(nix::libc::SIGPWR), Some(Kind::PowerOff));
+        assert_eq!(
+            Kind::from_signal(signal_hook::consts::SIGINT),
+            Some(Kind::Reboot)
+        );
+        assert_eq!(Kind::from_signal(signal_hook::consts::SIGCHLD), None);
+        for k in [Kind::Halt, Kind::PowerOff, Kind::Reboot] {
+            assert_eq!(Kind::from_signal(k.signal() as i32), Some(k));
+        }
+    }
+
+    #[test]
+    fn unmounts_in_reverse_and_keeps_root() {
+        let m = "rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\ndevpts /dev/pts devpts rw 0 0\n/dev/vda /mnt/my\\040disk ext4 rw 0 0\n";
+        assert_eq!(
+            unmount_order(m),
+            vec!["/mnt/my disk", "/dev/pts", "/dev", "/proc"]
+        );
+    }
+}
