@@ -140,7 +140,7 @@ pub fn boot() -> ! {
             crate::status::STATE_DIR,
             link.name
         )));
-        let netif = NetIf::new(link, publish.clone(), state)
+        let netif = NetIf::new(link, publish.clone(), state, cfg.rapid_commit)
             .map_err(|e| errors.push(e))
             .ok();
         ((Some(nl), events, netif), errors)

@@ -14,6 +14,7 @@ pub struct Config {
     pub net: bool,
     pub debug: bool,
     pub shutdown_timeout: Duration,
+    pub rapid_commit: bool,
 }
 
 impl Default for Config {
@@ -27,6 +28,7 @@ impl Default for Config {
             net: true,
             debug: false,
             shutdown_timeout: Duration::from_secs(5),
+            rapid_commit: false,
         }
     }
 }
@@ -106,6 +108,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.net", Some("on")) => cfg.net = true,
             ("qinit.net", Some(_)) => errors.push(bad("expected on or off")),
             ("qinit.debug", None) => cfg.debug = true,
+            ("qinit.dhcp_rapid_commit", None) => cfg.rapid_commit = true,
             _ => {}
         }
     }

@@ -7,6 +7,9 @@ use crate::log::uptime;
 use crate::net_config::Publish;
 use crate::netif::{NetIf, Outcome};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ struct Args {
     iface: String,
     once: bool,
     release: bool,
+    rapid_commit: bool,
     timeout: Option<Duration>,
     etc: Option<PathBuf>,
 }
@@ -23,6 +27,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         iface: String::new(),
         once: false,
         release: false,
+        rapid_commit: false,
         timeout: None,
         etc: None,
     };
@@ -31,6 +36,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--once" => out.once = true,
             "--release" => out.release = true,
+            "--rapid-commit" => out.rapid_commit = true,
             "--timeout" => {
                 let v = it.next().ok_or("--timeout needs seconds")?;
                 let s: f64 = v
@@ -99,6 +105,19 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn run(args: &Args) -> Result<i32, String> {
+    // SIGTERM and SIGINT end the client (releasing the lease with --release); the
+    // handlers only write to a pipe that wakes the poll.
+    let (mut sig_rx, sig_tx) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
+    sig_rx
+        .set_nonblocking(true)
+        .map_err(|e| format!("signal pipe: {e}"))?;
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let tx = sig_tx
+            .try_clone()
+            .map_err(|e| format!("signal pipe: {e}"))?;
+        signal_hook::low_level::pipe::register(sig, tx)
+            .map_err(|e| format!("signal {sig}: {e}"))?;
+    }
     let mut nl = Netlink::open()?;
     let events = LinkEvents::open()?;
     let link = nl.link(&args.iface)?;
@@ -108,7 +127,7 @@ fn run(args: &Args) -> Result<i32, String> {
         set_hostname: false,
         hostname_override: None,
     };
-    let mut netif = NetIf::new(link, publish, None)?;
+    let mut netif = NetIf::new(link, publish, None, args.rapid_commit)?;
     let started = uptime();
     let deadline = args.timeout.map(|t| started + t);
     let current = nl.link(&args.iface)?;
@@ -152,13 +171,23 @@ fn run(args: &Args) -> Result<i32, String> {
         let mut fds = [
             PollFd::new(events.fd(), PollFlags::POLLIN),
             PollFd::new(netif.fd(), PollFlags::POLLIN),
+            PollFd::new(sig_rx.as_fd(), PollFlags::POLLIN),
         ];
-        poll(&mut fds, timeout).map_err(|e| format!("poll: {e}"))?;
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
         let ready: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         let now = uptime();
+        if ready.get(2) == Some(&true) && sig_rx.read(&mut [0u8; 16]).is_ok() {
+            if args.release {
+                netif.release(&mut nl, now);
+            }
+            return Ok(0);
+        }
         if ready.first() == Some(&true) {
             for l in events.read() {
                 if l.index == netif.link.index {

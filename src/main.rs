@@ -19,7 +19,8 @@ mod reaper;
 mod shutdown;
 mod status;
 
-const USAGE: &str = "usage: qinit dhcp IFACE [--once] [--release] [--timeout S] [--etc DIR]
+const USAGE: &str =
+    "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--timeout S] [--etc DIR]
        qinit status
        qinit poweroff|reboot|halt";
 

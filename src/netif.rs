@@ -43,7 +43,12 @@ fn seed(mac: &[u8; 6]) -> u64 {
 }
 
 impl NetIf {
-    pub fn new(link: Link, publish: Publish, state_file: Option<PathBuf>) -> Result<Self, String> {
+    pub fn new(
+        link: Link,
+        publish: Publish,
+        state_file: Option<PathBuf>,
+        rapid_commit: bool,
+    ) -> Result<Self, String> {
         let mac = link
             .mac
             .ok_or_else(|| format!("{} has no Ethernet address", link.name))?;
@@ -51,6 +56,7 @@ impl NetIf {
         let id = ClientId {
             mac,
             hostname: publish.hostname_override.clone(),
+            rapid_commit,
         };
         Ok(NetIf {
             client: Client::new(id, seed(&mac)),

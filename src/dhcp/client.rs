@@ -435,6 +435,21 @@ impl Client {
         };
         let state = std::mem::replace(&mut self.state, State::Init);
         self.state = match (state, reply.kind) {
+            // RFC 4039: an ACK while selecting only when we asked and it says rapid commit.
+            (State::Selecting(ex), MessageType::Ack)
+                if self.id.rapid_commit && reply.opts.rapid_commit =>
+            {
+                match from_ack(&reply) {
+                    Ok(lease) => {
+                        out.push(Action::Note(format!("rapid commit from {}", reply.server)));
+                        self.bind(now, lease, out)
+                    }
+                    Err(e) => {
+                        out.push(Action::Note(format!("unusable ACK: {e}")));
+                        State::Selecting(ex)
+                    }
+                }
+            }
             (State::Selecting(ex), MessageType::Offer) => {
                 out.push(Action::Note(format!(
                     "offer of {} from {}",
@@ -604,6 +619,7 @@ mod tests {
             ClientId {
                 mac: MAC,
                 hostname: None,
+                rapid_commit: false,
             },
             42,
         )
@@ -699,6 +715,41 @@ mod tests {
             let base = Duration::from_secs(base);
             assert!(*w >= base - SEC && *w <= base + SEC, "{waits:?}");
         }
+    }
+
+    #[test]
+    fn rapid_commit_binds_on_ack_only_when_asked() {
+        let mut c = client();
+        let (d, _) = only_send(&c.handle(SEC, Event::CarrierUp));
+        assert!(d.opts().get(OptionCode::RapidCommit).is_none());
+        // Not asked: an ACK with option 80 while selecting is ignored.
+        let acts = c.handle(SEC, Event::Packet(&answer(&d, 5, &[80, 0])));
+        assert!(!acts.iter().any(|a| matches!(a, Action::Apply(_))));
+        assert_eq!(c.state_name(), "selecting");
+
+        c.id.rapid_commit = true;
+        let (d, _) = only_send(&c.handle(3 * SEC, Event::Tick));
+        assert_eq!(
+            d.opts().get(OptionCode::RapidCommit),
+            Some(&DhcpOption::RapidCommit)
+        );
+        // Asked, but the ACK lacks option 80: ignored.
+        let acts = c.handle(3 * SEC, Event::Packet(&answer(&d, 5, &[])));
+        assert!(!acts.iter().any(|a| matches!(a, Action::Apply(_))));
+        // An OFFER with option 80 is an ordinary offer.
+        let acts = c.handle(3 * SEC, Event::Packet(&answer(&d, 2, &[80, 0])));
+        let (r, _) = only_send(&acts);
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+        // Start again and take a rapid ACK.
+        let mut c = client();
+        c.id.rapid_commit = true;
+        let (d, _) = only_send(&c.handle(SEC, Event::CarrierUp));
+        let acts = c.handle(SEC, Event::Packet(&answer(&d, 5, &[80, 0])));
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+        assert_eq!(c.state_name(), "bound");
     }
 
     #[test]

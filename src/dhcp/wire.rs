@@ -21,6 +21,8 @@ const PARAMS: [u8; 14] = [1, 3, 6, 12, 15, 26, 28, 42, 51, 54, 58, 59, 119, 121]
 pub struct ClientId {
     pub mac: [u8; 6],
     pub hostname: Option<String>,
+    /// Ask for rapid commit (option 80, RFC 4039) in DISCOVER.
+    pub rapid_commit: bool,
 }
 
 /// What a request carries besides the fixed fields.
@@ -93,7 +95,11 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
             msg.set_ciaddr(ciaddr);
             msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
         }
-        Request::Discover => {}
+        Request::Discover => {
+            if id.rapid_commit {
+                opts.insert(DhcpOption::RapidCommit);
+            }
+        }
     }
     if !matches!(req, Request::Release { .. }) {
         let opts = msg.opts_mut();
@@ -222,6 +228,7 @@ pub(crate) mod tests {
         ClientId {
             mac: MAC,
             hostname: None,
+            rapid_commit: false,
         }
     }
 
