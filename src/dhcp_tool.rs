@@ -37,6 +37,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--once" => out.once = true,
             "--release" => out.release = true,
             "--rapid-commit" => out.rapid_commit = true,
+            "--debug" => crate::log::set_debug(true),
             "--timeout" => {
                 let v = it.next().ok_or("--timeout needs seconds")?;
                 let s: f64 = v
@@ -168,11 +169,16 @@ fn run(args: &Args) -> Result<i32, String> {
             .unwrap_or(PollTimeout::MAX),
             None => PollTimeout::NONE,
         };
-        let mut fds = [
+        let mut fds = vec![
             PollFd::new(events.fd(), PollFlags::POLLIN),
-            PollFd::new(netif.fd(), PollFlags::POLLIN),
             PollFd::new(sig_rx.as_fd(), PollFlags::POLLIN),
         ];
+        fds.extend(
+            netif
+                .fds()
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(format!("poll: {e}")),
@@ -182,7 +188,7 @@ fn run(args: &Args) -> Result<i32, String> {
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         let now = uptime();
-        if ready.get(2) == Some(&true) && sig_rx.read(&mut [0u8; 16]).is_ok() {
+        if ready.get(1) == Some(&true) && sig_rx.read(&mut [0u8; 16]).is_ok() {
             if args.release {
                 netif.release(&mut nl, now);
             }
@@ -195,7 +201,7 @@ fn run(args: &Args) -> Result<i32, String> {
                 }
             }
         }
-        if ready.get(1) == Some(&true) {
+        if ready.iter().skip(2).any(|r| *r) {
             outs.extend(netif.readable(&mut nl, now));
         }
         if netif.next_wakeup().is_some_and(|t| t <= now) {

@@ -20,7 +20,7 @@ mod shutdown;
 mod status;
 
 const USAGE: &str =
-    "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--timeout S] [--etc DIR]
+    "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]
        qinit status
        qinit poweroff|reboot|halt";
 

@@ -3,6 +3,7 @@
 
 use crate::dhcp::client::{Action, Client, Event, Instant};
 use crate::dhcp::lease::Lease;
+use crate::dhcp::raw::RawReceiver;
 use crate::dhcp::socket::DhcpSocket;
 use crate::dhcp::wire::ClientId;
 use crate::link::{Link, Netlink};
@@ -22,6 +23,8 @@ pub struct NetIf {
     pub link: Link,
     client: Client,
     sock: DhcpSocket,
+    /// Open while the client has no bound address.
+    raw: Option<RawReceiver>,
     applied: Option<Lease>,
     publish: Publish,
     state_file: Option<PathBuf>,
@@ -62,6 +65,7 @@ impl NetIf {
             client: Client::new(id, seed(&mac)),
             link,
             sock,
+            raw: None,
             applied: None,
             publish,
             state_file,
@@ -70,8 +74,25 @@ impl NetIf {
         })
     }
 
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.fd()
+    /// The sockets to poll: UDP, and the packet socket while unbound.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = vec![self.sock.fd()];
+        if let Some(r) = &self.raw {
+            fds.push(r.fd());
+        }
+        fds
+    }
+
+    /// Opens or closes the packet socket as the client's state needs.
+    fn update_raw(&mut self) {
+        if self.client.wants_raw() && self.raw.is_none() {
+            match RawReceiver::open(&self.link.name, self.link.index) {
+                Ok(r) => self.raw = Some(r),
+                Err(e) => info!("dhcp {}: {e}; receiving on UDP only", self.link.name),
+            }
+        } else if !self.client.wants_raw() {
+            self.raw = None;
+        }
     }
 
     pub fn lease(&self) -> Option<&Lease> {
@@ -101,10 +122,20 @@ impl NetIf {
         let mut out = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
         while let Some(n) = self.sock.recv(&mut buf) {
-            let packet = buf.get(..n).unwrap_or(&[]).to_vec();
-            out.extend(self.drive(nl, now, Event::Packet(&packet)));
+            // While the packet socket is open it sees every reply; the UDP copy would be
+            // a duplicate.
+            if self.raw.is_none() {
+                let packet = buf.get(..n).unwrap_or(&[]).to_vec();
+                out.extend(self.drive(nl, now, Event::Packet(&packet)));
+            }
         }
         self.buf = buf;
+        while let Some(r) = self.raw.as_ref().and_then(RawReceiver::recv) {
+            match r {
+                Ok(payload) => out.extend(self.drive(nl, now, Event::Packet(&payload))),
+                Err(why) => debug!("dhcp {}: dropped a packet: {why}", self.link.name),
+            }
+        }
         out
     }
 
@@ -126,8 +157,13 @@ impl NetIf {
     }
 
     fn drive(&mut self, nl: &mut Netlink, now: Instant, event: Event<'_>) -> Vec<Outcome> {
+        // Open the packet socket before a DISCOVER goes out, so no reply is missed.
+        if matches!(event, Event::CarrierUp) {
+            self.update_raw();
+        }
         let actions = self.client.handle(now, event);
         let out = self.run_actions(nl, now, actions);
+        self.update_raw();
         self.write_state(now);
         out
     }

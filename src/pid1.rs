@@ -164,6 +164,14 @@ impl Pid1 {
     }
 
     fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
+        // An interactive shell ignores SIGTERM; its terminal hanging up ends it, and it
+        // hangs up its jobs in turn.
+        if let Some(pid) = self.shell.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(-pid),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+        }
         shutdown::stop_processes(kind, self.cfg.shutdown_timeout);
         if let Some(nl) = self.nl.as_mut() {
             for n in &mut self.netifs {
@@ -215,8 +223,11 @@ impl Pid1 {
             if let Some(e) = &self.events {
                 fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
             }
+            let mut per_netif = Vec::new();
             for n in &self.netifs {
-                fds.push(PollFd::new(n.fd(), PollFlags::POLLIN));
+                let f = n.fds();
+                per_netif.push(f.len());
+                fds.extend(f.into_iter().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
             }
             let _ = poll(&mut fds, timeout);
             let ready: Vec<bool> = fds
@@ -253,8 +264,12 @@ impl Pid1 {
                     }
                 }
             }
-            for (n, r) in self.netifs.iter_mut().zip(ready) {
-                if r {
+            for (n, count) in self.netifs.iter_mut().zip(per_netif) {
+                let mut any = false;
+                for _ in 0..count {
+                    any |= ready.next().unwrap_or(false);
+                }
+                if any {
                     outs.extend(n.readable(nl, now));
                 }
             }

@@ -90,6 +90,8 @@ fn unescape_octal(s: &str) -> String {
 /// Returns true when none is left.
 fn signal_all(sig: Signal, bound: Duration) -> bool {
     let _ = kill(Pid::from_raw(-1), sig);
+    // Stopped processes only see SIGTERM once they run again.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGCONT);
     let end = uptime() + bound;
     loop {
         crate::reaper::reap_all();

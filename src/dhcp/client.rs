@@ -125,6 +125,18 @@ impl Client {
         }
     }
 
+    /// Before an address is bound, replies are read from a packet socket (see `raw`).
+    pub fn wants_raw(&self) -> bool {
+        matches!(
+            self.state,
+            State::Init
+                | State::Backoff { .. }
+                | State::Selecting(_)
+                | State::Requesting { .. }
+                | State::Rebooting { .. }
+        )
+    }
+
     pub fn state_name(&self) -> &'static str {
         state_label(&self.state)
     }

@@ -4,5 +4,6 @@
 pub mod client;
 pub mod lease;
 pub mod options;
+pub mod raw;
 pub mod socket;
 pub mod wire;

@@ -1,0 +1,202 @@
+//! qinit booted under qemu on user networking (slirp, `restrict=off`): the lease is
+//! applied, the guest reaches the host, and the console shell behaves like a terminal.
+//! The guest contacts nothing but 10.0.2.2, the host's loopback.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Checks, Guest, HttpServer, Net};
+
+const SHELL_LINE: &str = "qinit: starting /bin/sh on /dev/ttyS0";
+
+/// True if some line of `text` starts with field `first` and has each of `others` as a
+/// field.
+fn has_entry(text: &str, first: &str, others: &[&str]) -> bool {
+    text.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.first() == Some(&first) && others.iter().all(|o| fields.contains(o))
+    })
+}
+
+/// Lines of `ps -o pid,ppid,stat,args` output whose state is Z (zombie).
+fn zombies(ps: &str) -> Vec<&str> {
+    ps.lines()
+        .filter(|line| {
+            let stat = line.split_whitespace().nth(2).unwrap_or_default();
+            stat.starts_with('Z') || line.contains("<defunct>")
+        })
+        .collect()
+}
+
+#[test]
+fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let server = HttpServer::start();
+    let net = Net::User {
+        options: String::new(),
+    };
+    let mut guest = Guest::boot("user-net", &images, "", &net);
+    let mut checks = Checks::new("user-net");
+
+    guest.wait_shell();
+    let log = guest.log();
+    checks.check(log.contains("qinit: dhcp eth0: bound 10.0.2.15/24"), || {
+        "the console should report the lease (`qinit: dhcp eth0: bound 10.0.2.15/24 ...`) \
+         before the shell answers"
+            .to_owned()
+    });
+    checks.check(!log.contains("no lease after"), || {
+        "qemu's DHCP server answers at once, yet qinit gave up waiting for a lease".to_owned()
+    });
+
+    let addr = guest.run("ip -4 addr show eth0");
+    checks.check(addr.contains("10.0.2.15/24"), || {
+        format!("eth0 should carry the leased 10.0.2.15/24; `ip -4 addr show eth0` said:\n{addr}")
+    });
+
+    let routes = guest.run("ip route");
+    checks.check(routes.contains("default via 10.0.2.2"), || {
+        format!("the lease's router should be the default route; `ip route` said:\n{routes}")
+    });
+
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(has_entry(&resolv, "nameserver", &["10.0.2.3"]), || {
+        format!("/etc/resolv.conf should name qemu's DNS server 10.0.2.3:\n{resolv}")
+    });
+
+    let hostname = guest.run("hostname");
+    let hostname = hostname.trim();
+    checks.check(hostname == "qinit", || {
+        format!("without DHCP option 12 the hostname should be `qinit`, not {hostname:?}")
+    });
+    let hosts = guest.run("cat /etc/hosts");
+    checks.check(has_entry(&hosts, "127.0.0.1", &["localhost"]), || {
+        format!("/etc/hosts should map 127.0.0.1 to localhost:\n{hosts}")
+    });
+    checks.check(has_entry(&hosts, "::1", &["localhost"]), || {
+        format!("/etc/hosts should map ::1 to localhost:\n{hosts}")
+    });
+    checks.check(has_entry(&hosts, "10.0.2.15", &[hostname]), || {
+        format!("/etc/hosts should map the leased 10.0.2.15 to the hostname {hostname:?}:\n{hosts}")
+    });
+
+    let ping = guest.run("ping -c 3 10.0.2.2");
+    checks.check(ping.contains(", 0% packet loss"), || {
+        format!("the gateway 10.0.2.2 should answer every ping:\n{ping}")
+    });
+
+    // `timeout` bounds the wait if the host cannot be reached, so the check fails rather
+    // than the harness timing out. (Not wget's own -T: busybox 1.35's static wget
+    // segfaults with it when the root has no NSS files.)
+    let url = format!("http://10.0.2.2:{}/", server.port);
+    let fetched = guest.run(&format!("timeout 30 wget -q -O - {url}"));
+    checks.check(fetched.contains(server.body.trim_end()), || {
+        format!(
+            "wget {url} should print the host server's body {:?}; it printed:\n{fetched}",
+            server.body
+        )
+    });
+    checks.check(server.hits() >= 1, || {
+        "the host's HTTP server saw no request".to_owned()
+    });
+
+    guest.run("sleep 100 &");
+    let jobs = guest.run("jobs");
+    checks.check(jobs.contains("sleep 100"), || {
+        format!("`jobs` should list the background `sleep 100`:\n{jobs}")
+    });
+    guest.run("kill $!; wait");
+
+    // Ctrl-C reaches the foreground job only if the shell owns the console as its
+    // controlling terminal; otherwise the probes below wait behind a 100 s sleep.
+    guest.send_line("sleep 100");
+    guest.expect("sleep 100");
+    thread::sleep(Duration::from_secs(2));
+    guest.send_control('c');
+    let interrupted = Instant::now();
+    let answered = guest.try_wait_shell(Duration::from_secs(30));
+    checks.check(answered, || {
+        "Ctrl-C should interrupt a foreground `sleep 100`, but the shell did not answer \
+         within 30 s (no controlling terminal?)"
+            .to_owned()
+    });
+    if !answered {
+        // Let the sleep run out, to go on with the other checks.
+        guest.wait_shell_within(Duration::from_secs(120));
+    }
+    guest.note(&format!(
+        "Ctrl-C: shell back after {:.1}s",
+        interrupted.elapsed().as_secs_f64()
+    ));
+    let ps = guest.run("ps -o pid,ppid,stat,args");
+    checks.check(
+        !ps.lines().any(|l| l.trim_end().ends_with("sleep 100")),
+        || format!("Ctrl-C should have ended the foreground `sleep 100`; ps says:\n{ps}"),
+    );
+
+    // The background sleep is orphaned when its sh exits; PID 1 inherits and must reap it.
+    guest.run("sh -c 'sleep 1 &'");
+    thread::sleep(Duration::from_secs(2));
+    let ps = guest.run("ps -o pid,ppid,stat,args");
+    let found = zombies(&ps);
+    checks.check(found.is_empty(), || {
+        format!("an orphan that exited should have been reaped; zombies: {found:?}\n{ps}")
+    });
+
+    let first_shell = guest.run("echo $$");
+    guest.discard_pending();
+    guest.send_line("exit");
+    guest.expect(SHELL_LINE);
+    guest.wait_shell();
+    let second_shell = guest.run("echo $$");
+    checks.check(first_shell != second_shell, || {
+        format!("after `exit` a new shell should answer, but $$ is still {first_shell}")
+    });
+    guest.note("done");
+    checks.finish();
+}
+
+#[test]
+fn dhcp_hostname_domain_and_search_land_in_hostname_hosts_and_resolv_conf() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let net = Net::User {
+        options: "hostname=vm1,domainname=example.test,dnssearch=corp.test".to_owned(),
+    };
+    let mut guest = Guest::boot("named", &images, "", &net);
+    let mut checks = Checks::new("named");
+    guest.wait_shell();
+    let bound = guest.wait_log("qinit: dhcp eth0: bound", Duration::from_secs(30));
+    checks.check(bound, || {
+        "the console should report the lease (`qinit: dhcp eth0: bound ...`)".to_owned()
+    });
+
+    let hostname = guest.run("hostname");
+    checks.check(hostname.trim() == "vm1", || {
+        format!("the hostname should be vm1 from DHCP option 12, not {hostname:?}")
+    });
+
+    let hosts = guest.run("cat /etc/hosts");
+    checks.check(
+        has_entry(&hosts, "10.0.2.15", &["vm1.example.test", "vm1"]),
+        || format!("/etc/hosts should map 10.0.2.15 to vm1.example.test and vm1:\n{hosts}"),
+    );
+    checks.check(has_entry(&hosts, "127.0.0.1", &["localhost"]), || {
+        format!("/etc/hosts should still map 127.0.0.1 to localhost:\n{hosts}")
+    });
+
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(has_entry(&resolv, "search", &["corp.test"]), || {
+        format!("/etc/resolv.conf should have a `search` line with corp.test:\n{resolv}")
+    });
+    checks.check(has_entry(&resolv, "nameserver", &["10.0.2.3"]), || {
+        format!("/etc/resolv.conf should name qemu's DNS server 10.0.2.3:\n{resolv}")
+    });
+    guest.note("done");
+    checks.finish();
+}

@@ -1,0 +1,599 @@
+//! Harness for the qemu suites: boot qinit from out/ under TCG, drive its serial console
+//! the way a user at the keyboard would, and serve HTTP on the host's loopback.
+//!
+//! A missing image, qemu or root privilege skips a test with a note on stderr; under CI
+//! (`CI=true`) it fails instead, so a broken runner cannot pass by skipping everything.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the harness"
+)]
+#![allow(
+    clippy::panic,
+    reason = "test harness: a step that fails fails the test"
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rexpect::process::{Signal, WaitStatus};
+use rexpect::session::{PtySession, spawn_command};
+
+/// Bound for one console answer (a command's output, a console line).
+pub const EXPECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound for a fresh boot to reach a shell: SeaBIOS, the kernel and a DHCP lease under
+/// TCG, with another guest booting on the other core.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often `wait_shell` types its probe again; input sent before the shell opens the
+/// console may be dropped.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Under CI a missing prerequisite is a failure; elsewhere the test is skipped.
+fn missing(what: &str) {
+    assert!(!in_ci(), "CI=true and {what}: cannot run the qemu suite");
+    // Straight to the stderr handle: libtest captures `eprintln!`, and a skip should be
+    // seen without --nocapture.
+    let _ = writeln!(std::io::stderr(), "skipping: {what}");
+}
+
+/// The kernel and initramfs built by ./build.sh.
+pub struct Images {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+}
+
+/// The images and qemu, or `None` after a skip note (a failure under CI).
+pub fn images() -> Option<Images> {
+    let out = std::env::var_os("QINIT_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("out"));
+    let images = Images {
+        kernel: out.join("vmlinuz"),
+        initrd: out.join("initramfs.cpio.gz"),
+    };
+    for file in [&images.kernel, &images.initrd] {
+        if !file.is_file() {
+            missing(&format!("{} is missing (run ./build.sh)", file.display()));
+            return None;
+        }
+    }
+    if !qemu_installed() {
+        missing("qemu-system-x86_64 is not installed");
+        return None;
+    }
+    Some(images)
+}
+
+fn qemu_installed() -> bool {
+    Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// True when running as root; otherwise a skip note (a failure under CI).
+pub fn require_root(why: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    // "Uid:\treal\teffective\tsaved\tfs"
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .map(str::to_owned);
+    if euid.as_deref() == Some("0") {
+        return true;
+    }
+    missing(&format!("not root, which {why} needs"));
+    false
+}
+
+/// The guest's network card and what is behind it.
+pub enum Net {
+    /// qemu's user networking (slirp) with `restrict=off`; `options` is appended to the
+    /// `-netdev user` list, e.g. `hostname=vm1,domainname=example.test`.
+    User { options: String },
+    /// A tap device that already exists in network namespace `netns`; qemu is started
+    /// inside that namespace to open it.
+    Tap { netns: String, ifname: String },
+}
+
+/// One qemu guest on a pty, killed (by its pid) when dropped.
+pub struct Guest {
+    name: String,
+    session: PtySession,
+    /// Everything the console printed so far, for failure messages.
+    transcript: String,
+    /// Console output not yet consumed by an expectation.
+    pending: String,
+    started: Instant,
+    exited: Option<WaitStatus>,
+    /// Makes each probe and marker unique, so a late answer to an earlier command can
+    /// never satisfy a later expectation.
+    serial: u32,
+}
+
+impl Guest {
+    /// Boots the images with `console=ttyS0 <kernel_args>` on the command line.
+    pub fn boot(name: &str, images: &Images, kernel_args: &str, net: &Net) -> Guest {
+        let append = format!("console=ttyS0 {kernel_args}").trim_end().to_owned();
+        let netdev = match net {
+            Net::User { options } if options.is_empty() => "user,id=n0,restrict=off".to_owned(),
+            Net::User { options } => format!("user,id=n0,restrict=off,{options}"),
+            Net::Tap { ifname, .. } => {
+                format!("tap,id=n0,ifname={ifname},script=no,downscript=no")
+            }
+        };
+        let mut command = match net {
+            Net::Tap { netns, .. } => {
+                // `ip netns exec` execs qemu in place: the pid we hold is qemu's.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", netns, "qemu-system-x86_64"]);
+                c
+            }
+            Net::User { .. } => Command::new("qemu-system-x86_64"),
+        };
+        // TCG, the default accelerator: KVM does not work on these machines.
+        command.args(["-m", "256M", "-no-reboot"]);
+        command.args(["-nographic", "-serial", "mon:stdio"]);
+        command.arg("-kernel").arg(&images.kernel);
+        command.arg("-initrd").arg(&images.initrd);
+        command.args(["-append", &append]);
+        command.args(["-device", "virtio-rng-pci"]);
+        command.args(["-netdev", &netdev, "-device", "e1000,netdev=n0"]);
+        let shown = format!("{command:?}");
+        let timeout_ms = u64::try_from(EXPECT_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+        let session = spawn_command(command, Some(timeout_ms))
+            .unwrap_or_else(|e| panic!("[{name}] cannot start {shown}: {e}"));
+        let guest = Guest {
+            name: name.to_owned(),
+            session,
+            transcript: String::new(),
+            pending: String::new(),
+            started: Instant::now(),
+            exited: None,
+            serial: 0,
+        };
+        guest.note(&format!("started {shown}"));
+        guest
+    }
+
+    /// Prints a progress line with the host time since boot, for timing and debugging.
+    pub fn note(&self, what: &str) {
+        eprintln!(
+            "[{} {:6.1}s] {what}",
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The whole console output so far.
+    pub fn log(&mut self) -> String {
+        self.read_available();
+        printable(&self.transcript)
+    }
+
+    /// Moves whatever the console printed into `pending` and the transcript.
+    fn read_available(&mut self) {
+        while let Some(c) = self.session.try_read() {
+            self.pending.push(c);
+            self.transcript.push(c);
+        }
+    }
+
+    fn check_alive(&mut self) {
+        // With panic=0 (the default) a panicked kernel hangs instead of rebooting, so
+        // qemu would not exit: fail now rather than at the next timeout.
+        if self.transcript.contains("end Kernel panic") {
+            panic!(
+                "[{}] the guest kernel panicked at {:.1}s (see the transcript)",
+                self.name,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        if self.exited.is_none() {
+            match self.session.process().status() {
+                Some(WaitStatus::StillAlive) | None => return,
+                Some(status) => self.exited = Some(status),
+            }
+        }
+        self.read_available();
+        panic!(
+            "[{}] qemu exited ({:?}) at {:.1}s; console tail:\n{}",
+            self.name,
+            self.exited,
+            self.started.elapsed().as_secs_f64(),
+            tail(&self.pending, 2000)
+        );
+    }
+
+    /// Waits up to `timeout` for `needle`; returns what came before it and consumes both.
+    pub fn try_expect(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut last_alive_check = Instant::now();
+        loop {
+            self.read_available();
+            if let Some(at) = self.pending.find(needle) {
+                let before: String = self.pending.drain(..at).collect();
+                self.pending.drain(..needle.len());
+                return Some(before);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            if last_alive_check.elapsed() > Duration::from_millis(500) {
+                self.check_alive();
+                last_alive_check = Instant::now();
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits for `needle` on the console (within `EXPECT_TIMEOUT`); returns what came
+    /// before it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        self.expect_within(needle, EXPECT_TIMEOUT)
+    }
+
+    pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
+        match self.try_expect(needle, timeout) {
+            Some(before) => before,
+            None => panic!(
+                "[{}] no {needle:?} on the console within {timeout:?}; since the last match:\n{}",
+                self.name,
+                tail(&self.pending, 2000)
+            ),
+        }
+    }
+
+    /// Waits up to `timeout` for `needle` anywhere in the console output since boot,
+    /// matched or not; consumes nothing.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.read_available();
+            if self.transcript.contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            self.check_alive();
+            thread::sleep(POLL_INTERVAL * 10);
+        }
+    }
+
+    /// Forgets console output not yet matched, so the next expectation only sees what
+    /// comes after this point.
+    pub fn discard_pending(&mut self) {
+        self.read_available();
+        self.pending.clear();
+    }
+
+    pub fn send(&mut self, text: &str) {
+        let name = &self.name;
+        self.session
+            .send(text)
+            .and_then(|_| self.session.flush())
+            .unwrap_or_else(|e| panic!("[{name}] cannot write to the console: {e}"));
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        self.send(&format!("{line}\n"));
+    }
+
+    /// Types Ctrl-<c>, e.g. `send_control('c')`; `-serial mon:stdio` passes it to the guest.
+    pub fn send_control(&mut self, c: char) {
+        let name = &self.name;
+        self.session
+            .send_control(c)
+            .unwrap_or_else(|e| panic!("[{name}] cannot send Ctrl-{c}: {e}"));
+    }
+
+    fn next_serial(&mut self) -> u32 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// Waits until a shell answers, whatever its prompt: types `echo R<n>TAG$((6*7))`
+    /// every second until `R<n>TAG42` comes back. The echoed input holds the unexpanded
+    /// `$((6*7))`, so only the shell's own output can match.
+    pub fn wait_shell(&mut self) {
+        self.wait_shell_within(BOOT_TIMEOUT);
+    }
+
+    pub fn wait_shell_within(&mut self, timeout: Duration) {
+        if !self.try_wait_shell(timeout) {
+            panic!(
+                "[{}] no shell answered within {timeout:?}; since the last match:\n{}",
+                self.name,
+                tail(&self.pending, 3000)
+            );
+        }
+    }
+
+    /// Like `wait_shell_within`, but returns false instead of failing.
+    pub fn try_wait_shell(&mut self, timeout: Duration) -> bool {
+        let n = self.next_serial();
+        let answer = format!("R{n}TAG42");
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.send_line(&format!("echo R{n}TAG$((6*7))"));
+            if self.try_expect(&answer, PROBE_INTERVAL).is_some() {
+                self.note("shell answers");
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// Runs `command` in the guest's shell and returns its output (stdout and stderr,
+    /// `\r` removed, without the echoed command line). The output is framed by two
+    /// markers the shell computes (`QB<n>`, `QE<n>`), which the echoed input cannot hold.
+    pub fn run(&mut self, command: &str) -> String {
+        let n = self.next_serial() + 1000;
+        let begin = format!("QB{n}");
+        let end = format!("QE{n}");
+        // stderr needs no redirection: the shell's stdout and stderr are both the console.
+        // `a &; b` is a syntax error: a command sent to the background is already ended.
+        let separator = if command.trim_end().ends_with('&') {
+            " "
+        } else {
+            "; "
+        };
+        self.send_line(&format!(
+            "echo QB$(({n}+0)); {command}{separator}echo QE$(({n}+0))"
+        ));
+        self.expect(&begin);
+        let output = self.expect(&end).replace('\r', "");
+        let output = output.strip_prefix('\n').unwrap_or(&output);
+        let output = output.trim_end_matches('\n').to_owned();
+        self.note(&format!("$ {command}\n{output}"));
+        output
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let log = self.log();
+            eprintln!(
+                "===== [{}] console transcript ({:.1}s) =====\n{log}\n===== [{}] end of transcript =====",
+                self.name,
+                self.started.elapsed().as_secs_f64(),
+                self.name
+            );
+        }
+        if self.exited.is_none() {
+            // Our own child, by its pid: SIGTERM, then SIGKILL after 5 s.
+            let process = self.session.process_mut();
+            process.set_kill_timeout(Some(5000));
+            if let Err(e) = process.kill(Signal::SIGTERM) {
+                eprintln!("[{}] cannot stop qemu: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// Console text as people read it: `\r\n` and stray `\r` become plain line ends.
+fn printable(text: &str) -> String {
+    text.replace("\r\r\n", "\n")
+        .replace("\r\n", "\n")
+        .replace('\r', "")
+}
+
+fn tail(text: &str, max_chars: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let start = chars.len().saturating_sub(max_chars);
+    printable(
+        &chars
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .collect::<String>(),
+    )
+}
+
+/// An HTTP server on the host's 127.0.0.1 at a free port that answers every GET with
+/// `body`, which names the port and a nonce so the guest cannot have got it elsewhere.
+pub struct HttpServer {
+    pub port: u16,
+    pub body: String,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    pub fn start() -> HttpServer {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("local address of the test server: {e}"))
+            .port();
+        let body = format!("qinit-test-body port={port} nonce={:016x}\n", nonce());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served_body, served_hits, served_stop) = (body.clone(), hits.clone(), stop.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if served_stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream
+                    && answer(stream, &served_body).is_ok()
+                {
+                    served_hits.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        HttpServer {
+            port,
+            body,
+            hits,
+            stop,
+        }
+    }
+
+    /// Requests answered so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    let response = if request.starts_with(b"GET ") {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_owned()
+    };
+    stream.write_all(response.as_bytes())?;
+    stream.flush()
+}
+
+fn nonce() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    // Truncation is fine: this only has to differ between runs.
+    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// A network namespace this test created, deleted when dropped.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates namespace `qinit-t-<pid>-<tag>`.
+    pub fn create(tag: &str) -> Netns {
+        let name = format!("qinit-t-{}-{tag}", std::process::id());
+        host(&["ip", "netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// Runs `args` inside the namespace; panics if it fails.
+    pub fn exec(&self, args: &[&str]) {
+        let mut full = vec!["ip", "netns", "exec", self.name.as_str()];
+        full.extend_from_slice(args);
+        host(&full);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        match Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            other => eprintln!("ip netns del {}: {other:?}", self.name),
+        }
+    }
+}
+
+/// Runs a host command; panics with its output if it fails.
+pub fn host(args: &[&str]) {
+    let (program, rest) = args.split_first().unwrap_or((&"true", &[]));
+    let out = Command::new(program)
+        .args(rest)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks made on one boot, reported together: a boot under TCG is too slow to spend on
+/// each check separately, and one failure should not hide the others.
+pub struct Checks {
+    name: String,
+    failures: Vec<String>,
+}
+
+impl Checks {
+    pub fn new(name: &str) -> Checks {
+        Checks {
+            name: name.to_owned(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Records `message` as a failure unless `ok`.
+    pub fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            let message = message();
+            eprintln!("[{}] FAILED: {message}", self.name);
+            self.failures.push(message);
+        }
+    }
+
+    /// Fails the test, listing every failed check, if any failed.
+    pub fn finish(mut self) {
+        let failures = std::mem::take(&mut self.failures);
+        assert!(
+            failures.is_empty(),
+            "[{}] {} check(s) failed:\n- {}",
+            self.name,
+            failures.len(),
+            failures.join("\n- ")
+        );
+    }
+}
+
+impl Drop for Checks {
+    /// A step that failed outright must not hide the checks that failed before it.
+    fn drop(&mut self) {
+        if thread::panicking() && !self.failures.is_empty() {
+            eprintln!(
+                "[{}] before that, {} check(s) failed:\n- {}",
+                self.name,
+                self.failures.len(),
+                self.failures.join("\n- ")
+            );
+        }
+    }
+}
