@@ -15,6 +15,9 @@ pub struct Config {
     pub debug: bool,
     pub shutdown_timeout: Duration,
     pub rapid_commit: bool,
+    /// Appliance mode: this command instead of the shell.
+    pub exec: Option<Vec<String>>,
+    pub on_exit: crate::foreground::OnExit,
 }
 
 impl Default for Config {
@@ -29,6 +32,8 @@ impl Default for Config {
             debug: false,
             shutdown_timeout: Duration::from_secs(5),
             rapid_commit: false,
+            exec: None,
+            on_exit: crate::foreground::OnExit::Respawn,
         }
     }
 }
@@ -108,6 +113,18 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.net", Some("on")) => cfg.net = true,
             ("qinit.net", Some(_)) => errors.push(bad("expected on or off")),
             ("qinit.debug", None) => cfg.debug = true,
+            // Split like a POSIX shell would, without running one.
+            ("qinit.exec", Some(v)) => match shlex::split(v) {
+                Some(argv) if argv.first().is_some_and(|p| p.starts_with('/')) => {
+                    cfg.exec = Some(argv)
+                }
+                Some(_) => errors.push(bad("expected a command starting with an absolute path")),
+                None => errors.push(bad("unbalanced quotes")),
+            },
+            ("qinit.on_exit", Some(v)) => match crate::foreground::OnExit::parse(v) {
+                Some(o) => cfg.on_exit = o,
+                None => errors.push(bad("expected respawn, poweroff, reboot or halt")),
+            },
             ("qinit.dhcp_rapid_commit", None) => cfg.rapid_commit = true,
             _ => {}
         }
@@ -138,6 +155,27 @@ mod tests {
         assert_eq!(c.hostname.as_deref(), Some("box"));
         assert!(c.debug);
         assert_eq!(c.modules, vec!["virtio_net", "e1000e"]);
+    }
+
+    #[test]
+    fn appliance_command_is_split_like_a_shell() {
+        let (c, e) = parse("\"qinit.exec=/bin/sh -c 'echo APP; exit 3'\" qinit.on_exit=poweroff");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(
+            c.exec,
+            Some(vec![
+                "/bin/sh".to_string(),
+                "-c".into(),
+                "echo APP; exit 3".into()
+            ])
+        );
+        assert_eq!(
+            c.on_exit,
+            crate::foreground::OnExit::Shutdown(crate::shutdown::Kind::PowerOff)
+        );
+        let (c, e) = parse("qinit.exec=app \"qinit.exec=/bin/x 'y\" qinit.on_exit=later");
+        assert_eq!(c.exec, None);
+        assert_eq!(e.len(), 3, "{e:?}");
     }
 
     #[test]

@@ -41,9 +41,13 @@ pub fn console_tty(forced: Option<&str>) -> String {
     }
 }
 
-/// Starts `shell` as a login shell on `tty`: a new session with the tty as its
-/// controlling terminal, so job control and Ctrl-C work. Returns its pid.
-pub fn spawn_shell(shell: &str, tty: &str) -> Result<u32, String> {
+/// Starts `argv` on `tty` in a new session with the tty as its controlling terminal, so
+/// job control and Ctrl-C work. A login program gets "-name" as argv[0] (a login shell
+/// reads /etc/profile). Returns its pid.
+pub fn spawn_on_tty(argv: &[String], login: bool, tty: &str) -> Result<u32, String> {
+    let Some(path) = argv.first() else {
+        return Err("nothing to start: empty command".into());
+    };
     let open = || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -52,14 +56,17 @@ pub fn spawn_shell(shell: &str, tty: &str) -> Result<u32, String> {
             .map_err(|e| format!("open {tty}: {e}"))
     };
     let (stdin, stdout, stderr) = (open()?, open()?, open()?);
-    let base = shell.rsplit('/').next().unwrap_or(shell);
-    let mut cmd = Command::new(shell);
-    cmd.arg0(format!("-{base}"))
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let mut cmd = Command::new(path);
+    if login {
+        cmd.arg0(format!("-{base}"));
+    }
+    cmd.args(argv.get(1..).unwrap_or(&[]))
         .env_clear()
         .env("PATH", "/sbin:/usr/sbin:/bin:/usr/bin")
         .env("HOME", "/root")
         .env("TERM", "linux")
-        .env("SHELL", shell)
+        .env("SHELL", "/bin/sh")
         .env("USER", "root")
         .current_dir(if std::path::Path::new("/root").is_dir() {
             "/root"
@@ -82,7 +89,7 @@ pub fn spawn_shell(shell: &str, tty: &str) -> Result<u32, String> {
     }
     let child = cmd
         .spawn()
-        .map_err(|e| format!("spawn {shell} on {tty}: {e}"))?;
+        .map_err(|e| format!("start {path} on {tty}: {e}"))?;
     // The reaper collects it with waitpid(-1); the Child handle is not needed.
     Ok(child.id())
 }

@@ -7,6 +7,7 @@ mod console;
 mod dhcp;
 mod dhcp_tool;
 mod etc_files;
+mod foreground;
 mod link;
 mod log;
 mod modules;

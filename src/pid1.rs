@@ -3,10 +3,11 @@
 
 use crate::cmdline::Config;
 use crate::dhcp::client::Instant;
+use crate::foreground::{AfterExit, Foreground, OnExit, Program};
 use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
 use crate::netif::{NetIf, Outcome};
-use crate::{console, info, reaper, shutdown};
+use crate::{info, reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -23,10 +24,7 @@ pub struct Pid1 {
     pub tty: String,
     /// When DHCP started: the shell waits for a lease until this plus the timeout.
     pub net_started: Instant,
-    shell: Option<u32>,
-    shell_started: Option<Instant>,
-    respawn_at: Option<Instant>,
-    shell_runs: u32,
+    foreground: Foreground,
     signals: Option<UnixStream>,
     requested: Arc<AtomicUsize>,
 }
@@ -54,6 +52,18 @@ fn signal_pipe(requested: &Arc<AtomicUsize>) -> Result<UnixStream, String> {
 
 impl Pid1 {
     pub fn new(cfg: Config, tty: String) -> Self {
+        let program = match &cfg.exec {
+            Some(argv) => Program {
+                argv: argv.clone(),
+                login: false,
+            },
+            None => Program::shell(&cfg.shell),
+        };
+        let cfg_on_exit = if cfg.exec.is_some() {
+            cfg.on_exit
+        } else {
+            OnExit::Respawn
+        };
         let requested = Arc::new(AtomicUsize::new(0));
         let signals = match signal_pipe(&requested) {
             Ok(s) => Some(s),
@@ -69,10 +79,7 @@ impl Pid1 {
             netifs: Vec::new(),
             tty,
             net_started: uptime(),
-            shell: None,
-            shell_started: None,
-            respawn_at: None,
-            shell_runs: 0,
+            foreground: Foreground::new(program, cfg_on_exit),
             signals,
             requested,
         }
@@ -82,67 +89,39 @@ impl Pid1 {
         self.netifs.iter().any(|n| n.lease().is_some())
     }
 
-    fn shell_deadline(&self) -> Instant {
-        self.net_started + self.cfg.dhcp_timeout
+    /// The first start waits for a lease, within the DHCP timeout.
+    fn first_start(&self, now: Instant) -> Instant {
+        if self.netifs.is_empty() || self.has_lease() {
+            now
+        } else {
+            self.net_started + self.cfg.dhcp_timeout
+        }
     }
 
-    /// Starts the shell the first time once the network is up or the wait is over, and
-    /// again when it has exited.
-    fn shell_due(&self, now: Instant) -> Option<Instant> {
-        if self.shell.is_some() {
-            return None;
-        }
-        if self.shell_runs == 0 {
-            if self.netifs.is_empty() || self.has_lease() {
-                return Some(now);
-            }
-            return Some(self.shell_deadline());
-        }
-        Some(self.respawn_at.unwrap_or(now))
-    }
-
-    fn start_shell(&mut self, now: Instant) {
-        if self.shell_runs == 0 && !self.netifs.is_empty() && !self.has_lease() {
+    fn start_foreground(&mut self, now: Instant) {
+        if !self.foreground.started_once() && !self.netifs.is_empty() && !self.has_lease() {
             for n in &self.netifs {
                 info!(
-                    "dhcp {}: no lease after {}s; starting the shell, DHCP goes on in the background",
+                    "dhcp {}: no lease after {}s; starting the {}, DHCP goes on in the background",
                     n.link.name,
-                    self.cfg.dhcp_timeout.as_secs_f64()
+                    self.cfg.dhcp_timeout.as_secs_f64(),
+                    if self.cfg.exec.is_some() {
+                        "appliance"
+                    } else {
+                        "shell"
+                    }
                 );
             }
         }
-        info!("starting {} on {}", self.cfg.shell, self.tty);
-        self.shell_runs += 1;
-        self.shell_started = Some(now);
-        self.respawn_at = None;
-        match console::spawn_shell(&self.cfg.shell, &self.tty) {
-            Ok(pid) => self.shell = Some(pid),
-            Err(e) => {
-                info!("{e}; trying again in 5 s");
-                // shell stays None: shell_due gives respawn_at.
-                self.respawn_at = Some(now + Duration::from_secs(5));
-            }
-        }
+        self.foreground.start(now, &self.tty);
     }
 
     fn reap(&mut self, now: Instant) {
         for exit in reaper::reap_all() {
-            if Some(exit.pid) == self.shell {
-                self.shell = None;
-                let ran = self
-                    .shell_started
-                    .map(|s| now.saturating_sub(s))
-                    .unwrap_or_default();
-                // A shell that dies at once is restarted after a pause, not in a loop.
-                let wait = if ran < Duration::from_secs(1) {
-                    Duration::from_secs(1)
-                } else {
-                    Duration::ZERO
-                };
-                info!("{} exited ({}); restarting it", self.cfg.shell, exit.status);
-                self.respawn_at = Some(now + wait);
-            } else {
-                crate::debug!("reaped pid {} ({})", exit.pid, exit.status);
+            match self.foreground.exited(exit.pid, &exit.status, now) {
+                Some(AfterExit::Shutdown(kind)) => self.shutdown(kind),
+                Some(AfterExit::Restart) => {}
+                None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
             }
         }
     }
@@ -166,7 +145,7 @@ impl Pid1 {
     fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
         // An interactive shell ignores SIGTERM; its terminal hanging up ends it, and it
         // hangs up its jobs in turn.
-        if let Some(pid) = self.shell.and_then(|p| i32::try_from(p).ok()) {
+        if let Some(pid) = self.foreground.pid().and_then(|p| i32::try_from(p).ok()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(-pid),
                 nix::sys::signal::Signal::SIGHUP,
@@ -185,8 +164,9 @@ impl Pid1 {
         let mut buf = [0u8; 64];
         loop {
             let now = uptime();
-            if self.shell_due(now).is_some_and(|t| t <= now) {
-                self.start_shell(now);
+            let first = self.first_start(now);
+            if self.foreground.due(now, first).is_some_and(|t| t <= now) {
+                self.start_foreground(now);
             }
             if let Some(nl) = self.nl.as_mut() {
                 let mut outs = Vec::new();
@@ -198,7 +178,7 @@ impl Pid1 {
                 self.outcomes(outs);
             }
 
-            let mut wake: Option<Instant> = self.shell_due(now);
+            let mut wake: Option<Instant> = self.foreground.due(now, self.first_start(now));
             for n in &self.netifs {
                 if let Some(t) = n.next_wakeup() {
                     wake = Some(wake.map_or(t, |w| w.min(t)));

@@ -86,6 +86,38 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether a /proc/PID/stat line is a user process (not a kernel thread). The command
+/// name may hold spaces and ')', so the fields are counted after the last ')'.
+pub fn is_user_process(stat: &str) -> bool {
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    // After ')': state ppid pgrp session tty_nr tpgid flags ...
+    let flags = rest
+        .split_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok());
+    flags.is_some_and(|f| f & PF_KTHREAD == 0)
+}
+
+/// Whether any process other than us (and kernel threads) is left. kill(-1, 0) cannot
+/// tell: kernel threads count as signalled.
+fn others_left() -> bool {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        pid != me
+            && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| is_user_process(&s))
+    })
+}
+
 /// Signals every process but us and waits (reaping) until none is left or `bound` passes.
 /// Returns true when none is left.
 fn signal_all(sig: Signal, bound: Duration) -> bool {
@@ -95,8 +127,7 @@ fn signal_all(sig: Signal, bound: Duration) -> bool {
     let end = uptime() + bound;
     loop {
         crate::reaper::reap_all();
-        // kill(-1, 0) fails with ESRCH when there is no other process.
-        if kill(Pid::from_raw(-1), None) == Err(nix::errno::Errno::ESRCH) {
+        if !others_left() {
             return true;
         }
         if uptime() >= end {
@@ -221,6 +252,17 @@ mod tests {
         for k in [Kind::Halt, Kind::PowerOff, Kind::Reboot] {
             assert_eq!(Kind::from_signal(k.signal() as i32), Some(k));
         }
+    }
+
+    #[test]
+    fn kernel_threads_are_not_user_processes() {
+        let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 2 0 0";
+        let shell = "57 (sh) S 1 57 57 34816 60 4194560 300 0 0 0 0 0 0 0 20 0 1 0 170";
+        let odd = "58 (a) b) (c) R 1 58 58 0 -1 4194304 0 0";
+        assert!(!is_user_process(kthread));
+        assert!(is_user_process(shell));
+        assert!(is_user_process(odd));
+        assert!(!is_user_process("garbage"));
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! The program on the console: the interactive shell, or in appliance mode the
+//! appliance's command (`qinit.exec=`). Started once the network is up (or the wait is
+//! over), then restarted when it exits, with a back-off for one that fails at once, or
+//! followed by power-off or reboot (`qinit.on_exit=`).
+
+use crate::dhcp::client::Instant;
+use crate::shutdown::Kind;
+use crate::{console, info};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExit {
+    #[default]
+    Respawn,
+    Shutdown(Kind),
+}
+
+impl OnExit {
+    pub fn parse(v: &str) -> Option<OnExit> {
+        match v {
+            "respawn" => Some(OnExit::Respawn),
+            "poweroff" => Some(OnExit::Shutdown(Kind::PowerOff)),
+            "reboot" => Some(OnExit::Shutdown(Kind::Reboot)),
+            "halt" => Some(OnExit::Shutdown(Kind::Halt)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub argv: Vec<String>,
+    /// A login shell is started as "-sh" so that it reads /etc/profile.
+    pub login: bool,
+}
+
+impl Program {
+    pub fn shell(path: &str) -> Program {
+        Program {
+            argv: vec![path.to_string()],
+            login: true,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
+/// Waiting time before the next start after `quick` exits in a row that each came less
+/// than a second after the start: none for the first, then 0.25 s doubling to 8 s.
+pub fn backoff(quick: u32) -> Duration {
+    match quick {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(250u64 << (n - 2).min(5)),
+    }
+}
+
+pub struct Foreground {
+    pub program: Program,
+    pub on_exit: OnExit,
+    pid: Option<u32>,
+    started: Option<Instant>,
+    runs: u32,
+    quick_exits: u32,
+    next_start: Option<Instant>,
+}
+
+/// What the caller must do after the program exited.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterExit {
+    Restart,
+    Shutdown(Kind),
+}
+
+impl Foreground {
+    pub fn new(program: Program, on_exit: OnExit) -> Self {
+        Foreground {
+            program,
+            on_exit,
+            pid: None,
+            started: None,
+            runs: 0,
+            quick_exits: 0,
+            next_start: None,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    pub fn started_once(&self) -> bool {
+        self.runs > 0
+    }
+
+    /// When to start next: `first` for the very first start, else after the back-off.
+    pub fn due(&self, now: Instant, first: Instant) -> Option<Instant> {
+        if self.pid.is_some() {
+            return None;
+        }
+        if self.runs == 0 {
+            return Some(first);
+        }
+        Some(self.next_start.unwrap_or(now))
+    }
+
+    pub fn start(&mut self, now: Instant, tty: &str) {
+        info!("starting {} on {tty}", self.program.name());
+        self.runs += 1;
+        self.started = Some(now);
+        self.next_start = None;
+        match console::spawn_on_tty(&self.program.argv, self.program.login, tty) {
+            Ok(pid) => self.pid = Some(pid),
+            Err(e) => {
+                info!("{e}; trying again in 5 s");
+                self.next_start = Some(now + Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Called for every reaped child; None when it was not ours.
+    pub fn exited(&mut self, pid: u32, status: &str, now: Instant) -> Option<AfterExit> {
+        if self.pid != Some(pid) {
+            return None;
+        }
+        self.pid = None;
+        let ran = self
+            .started
+            .map(|s| now.saturating_sub(s))
+            .unwrap_or_default();
+        self.quick_exits = if ran < Duration::from_secs(1) {
+            self.quick_exits + 1
+        } else {
+            0
+        };
+        match self.on_exit {
+            OnExit::Respawn => {
+                let wait = backoff(self.quick_exits);
+                if wait.is_zero() {
+                    info!("{} exited ({status}); restarting it", self.program.name());
+                } else {
+                    info!(
+                        "{} exited ({status}) {} times in a row at once; restarting it in {:.2} s",
+                        self.program.name(),
+                        self.quick_exits,
+                        wait.as_secs_f64()
+                    );
+                }
+                self.next_start = Some(now + wait);
+                Some(AfterExit::Restart)
+            }
+            OnExit::Shutdown(kind) => {
+                info!(
+                    "{} exited ({status}); qinit.on_exit says {}",
+                    self.program.name(),
+                    kind.name()
+                );
+                Some(AfterExit::Shutdown(kind))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(250));
+        assert_eq!(backoff(3), Duration::from_millis(500));
+        assert_eq!(backoff(7), Duration::from_secs(8));
+        assert_eq!(backoff(1000), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn on_exit_values() {
+        assert_eq!(OnExit::parse("respawn"), Some(OnExit::Respawn));
+        assert_eq!(
+            OnExit::parse("poweroff"),
+            Some(OnExit::Shutdown(Kind::PowerOff))
+        );
+        assert_eq!(
+            OnExit::parse("reboot"),
+            Some(OnExit::Shutdown(Kind::Reboot))
+        );
+        assert_eq!(OnExit::parse("explode"), None);
+    }
+
+    #[test]
+    fn quick_exits_back_off_and_a_long_run_resets() {
+        let mut f = Foreground::new(Program::shell("/bin/sh"), OnExit::Respawn);
+        let first = Duration::from_secs(5);
+        assert_eq!(f.due(Duration::ZERO, first), Some(first));
+        // Pretend starts without spawning: set the fields a start sets.
+        let mut now = Duration::from_secs(10);
+        for i in 1..=4u32 {
+            f.pid = Some(100 + i);
+            f.runs += 1;
+            f.started = Some(now);
+            now += Duration::from_millis(10);
+            assert_eq!(
+                f.exited(100 + i, "exit status 1", now),
+                Some(AfterExit::Restart)
+            );
+            assert_eq!(f.due(now, first), Some(now + backoff(i)));
+        }
+        assert_eq!(f.exited(999, "x", now), None, "not ours");
+        f.pid = Some(7);
+        f.started = Some(now);
+        now += Duration::from_secs(30);
+        f.exited(7, "exit status 0", now);
+        assert_eq!(
+            f.due(now, first),
+            Some(now),
+            "a long run resets the back-off"
+        );
+    }
+
+    #[test]
+    fn shutdown_on_exit_is_reported() {
+        let mut f = Foreground::new(
+            Program {
+                argv: vec!["/app".into()],
+                login: false,
+            },
+            OnExit::Shutdown(Kind::PowerOff),
+        );
+        f.pid = Some(5);
+        f.started = Some(Duration::ZERO);
+        assert_eq!(
+            f.exited(5, "exit status 3", Duration::from_secs(1)),
+            Some(AfterExit::Shutdown(Kind::PowerOff))
+        );
+    }
+}
