@@ -6,7 +6,6 @@ use crate::cmdline::{self, Config};
 use crate::link::{Link, LinkEvents, Netlink};
 use crate::log::{ms, uptime};
 use crate::net_config::Publish;
-use crate::netif::NetIf;
 use crate::pid1::Pid1;
 use crate::{console, info, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -75,17 +74,17 @@ fn loopback(nl: &mut Netlink) -> Vec<String> {
     errors
 }
 
-/// The interface DHCP configures: eth0, else the first Ethernet interface.
-fn pick_ethernet(links: &[Link]) -> Option<Link> {
+/// The interfaces DHCP configures: every Ethernet one, in the kernel's order.
+pub fn ethernet_links(links: &[Link]) -> Vec<Link> {
     links
         .iter()
-        .find(|l| l.name == "eth0")
-        .or_else(|| {
-            links
-                .iter()
-                .find(|l| l.ethernet && l.mac.is_some() && l.name != "lo")
-        })
+        .filter(|l| is_dhcp_candidate(l))
         .cloned()
+        .collect()
+}
+
+pub fn is_dhcp_candidate(l: &Link) -> bool {
+    l.ethernet && l.mac.is_some_and(|m| m != [0; 6]) && l.name != "lo"
 }
 
 pub fn boot() -> ! {
@@ -111,53 +110,34 @@ pub fn boot() -> ! {
     let tty = console::console_tty(cfg.console.as_deref());
     let mut pid1 = Pid1::new(cfg.clone(), tty);
 
-    let (nl, events, netif) = step("network", || {
+    let (nl, events, links) = step("network", || {
         let mut errors = Vec::new();
         let mut nl = match Netlink::open() {
             Ok(nl) => nl,
-            Err(e) => return ((None, None, None), vec![e]),
+            Err(e) => return ((None, None, Vec::new()), vec![e]),
         };
         errors.extend(loopback(&mut nl));
         if !cfg.net {
             info!("qinit.net=off: only lo is configured");
-            return ((Some(nl), None, None), errors);
+            return ((Some(nl), None, Vec::new()), errors);
         }
-        // Subscribe before setting the link up, so the carrier event cannot be missed.
+        // Subscribe before setting links up, so no carrier event can be missed.
         let events = LinkEvents::open().map_err(|e| errors.push(e)).ok();
-        let links = nl.links().unwrap_or_else(|e| {
+        let links = ethernet_links(&nl.links().unwrap_or_else(|e| {
             errors.push(e);
             Vec::new()
-        });
-        let Some(link) = pick_ethernet(&links) else {
+        }));
+        if links.is_empty() {
             errors.push("no Ethernet interface found".into());
-            return ((Some(nl), events, None), errors);
-        };
-        if let Err(e) = nl.set_up(&link) {
-            errors.push(e);
         }
-        let state = Some(PathBuf::from(format!(
-            "{}/{}.lease",
-            crate::status::STATE_DIR,
-            link.name
-        )));
-        let netif = NetIf::new(link, publish.clone(), state, cfg.rapid_commit)
-            .map_err(|e| errors.push(e))
-            .ok();
-        ((Some(nl), events, netif), errors)
+        ((Some(nl), events, links), errors)
     });
     pid1.nl = nl;
     pid1.events = events;
+    pid1.publish = publish;
     pid1.net_started = uptime();
-    if let Some(mut n) = netif {
-        // The carrier may already be up (and its event already read): ask once.
-        if let Some(nl) = pid1.nl.as_mut()
-            && let Ok(l) = nl.link(&n.link.name)
-            && l.carrier
-        {
-            let now = uptime();
-            let _ = n.carrier(nl, now, true);
-        }
-        pid1.netifs.push(n);
+    for link in links {
+        pid1.add_interface(link);
     }
     pid1.run()
 }
@@ -170,7 +150,7 @@ mod tests {
         Link {
             index: 1,
             name: name.into(),
-            mac: Some([0; 6]),
+            mac: Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
             ethernet,
             up: false,
             carrier: false,
@@ -178,11 +158,17 @@ mod tests {
     }
 
     #[test]
-    fn prefers_eth0_then_first_ethernet() {
-        let l = [link("lo", false), link("enp0s3", true), link("eth0", true)];
-        assert_eq!(pick_ethernet(&l).unwrap().name, "eth0");
-        let l = [link("lo", false), link("sit0", false), link("enp0s3", true)];
-        assert_eq!(pick_ethernet(&l).unwrap().name, "enp0s3");
-        assert!(pick_ethernet(&[link("lo", false)]).is_none());
+    fn every_ethernet_interface_in_order() {
+        let l = [
+            link("lo", false),
+            link("eth0", true),
+            link("sit0", false),
+            link("eth1", true),
+        ];
+        let names: Vec<String> = ethernet_links(&l).into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["eth0", "eth1"]);
+        let mut zero = link("dummy0", true);
+        zero.mac = Some([0; 6]);
+        assert!(ethernet_links(&[zero, link("lo", false)]).is_empty());
     }
 }

@@ -128,7 +128,13 @@ fn run(args: &Args) -> Result<i32, String> {
         set_hostname: false,
         hostname_override: None,
     };
-    let mut netif = NetIf::new(link, publish, None, args.rapid_commit)?;
+    let mut netif = NetIf::new(
+        link,
+        publish,
+        None,
+        args.rapid_commit,
+        crate::netif::DefaultOwner::default(),
+    )?;
     let started = uptime();
     let deadline = args.timeout.map(|t| started + t);
     let current = nl.link(&args.iface)?;

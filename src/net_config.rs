@@ -18,7 +18,15 @@ pub struct Publish {
     pub hostname_override: Option<String>,
 }
 
-pub fn apply(nl: &mut Netlink, link: &Link, lease: &Lease, old: Option<&Lease>) -> Vec<String> {
+/// `primary`: this lease gives the machine's default route; otherwise only its other
+/// routes (the subnet's own route comes with the address).
+pub fn apply(
+    nl: &mut Netlink,
+    link: &Link,
+    lease: &Lease,
+    old: Option<&Lease>,
+    primary: bool,
+) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(old) = old
         && (old.address != lease.address || old.prefix_len != lease.prefix_len)
@@ -33,7 +41,7 @@ pub fn apply(nl: &mut Netlink, link: &Link, lease: &Lease, old: Option<&Lease>) 
     if let Err(e) = nl.add_address(link, IpAddr::V4(lease.address), lease.prefix_len) {
         errors.push(e);
     }
-    for r in &lease.routes {
+    for r in lease.routes.iter().filter(|r| primary || r.prefix_len > 0) {
         let gw = (!r.gateway.is_unspecified()).then_some(r.gateway);
         if let Err(e) = nl.add_route(link, r.dest, r.prefix_len, gw) {
             // A gateway outside the subnet needs an on-link host route first (RFC 3442).

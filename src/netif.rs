@@ -10,8 +10,10 @@ use crate::link::{Link, Netlink};
 use crate::log::ms;
 use crate::net_config::{self, Publish};
 use crate::{debug, info};
+use std::cell::Cell;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -30,7 +32,13 @@ pub struct NetIf {
     state_file: Option<PathBuf>,
     carrier_at: Option<Instant>,
     buf: Vec<u8>,
+    /// The interface whose lease gives the default route, DNS and host name: the first
+    /// to bind. Shared by every NetIf of the machine.
+    primary: DefaultOwner,
 }
+
+/// Which interface (by index) holds the default route; shared by all interfaces.
+pub type DefaultOwner = Rc<Cell<Option<u32>>>;
 
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
 /// be ready, mixed with the MAC and the clock.
@@ -51,6 +59,7 @@ impl NetIf {
         publish: Publish,
         state_file: Option<PathBuf>,
         rapid_commit: bool,
+        primary: DefaultOwner,
     ) -> Result<Self, String> {
         let mac = link
             .mac
@@ -71,6 +80,7 @@ impl NetIf {
             state_file,
             carrier_at: None,
             buf: Vec::new(),
+            primary,
         })
     }
 
@@ -196,6 +206,9 @@ impl NetIf {
                         info!("dhcp {}: {e}", self.link.name);
                     }
                     self.applied = None;
+                    if self.primary.get() == Some(self.link.index) {
+                        self.primary.set(None);
+                    }
                     out.push(Outcome::Lost);
                 }
             }
@@ -209,13 +222,23 @@ impl NetIf {
             .applied
             .as_ref()
             .is_some_and(|a| a.address == lease.address);
-        let errors = net_config::apply(nl, &self.link, lease, self.applied.as_ref());
-        let mut errors = errors;
-        errors.extend(net_config::publish(
-            &self.publish,
-            Some(lease),
-            &format!("DHCP on {name}"),
-        ));
+        let primary = match self.primary.get() {
+            None => {
+                self.primary.set(Some(self.link.index));
+                true
+            }
+            Some(i) => i == self.link.index,
+        };
+        let mut errors = net_config::apply(nl, &self.link, lease, self.applied.as_ref(), primary);
+        if primary {
+            errors.extend(net_config::publish(
+                &self.publish,
+                Some(lease),
+                &format!("DHCP on {name}"),
+            ));
+        } else {
+            info!("dhcp {name}: not the first lease: no default route, DNS or host name from it");
+        }
         let via = lease
             .router()
             .map(|r| format!(" via {r}"))

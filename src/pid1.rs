@@ -4,9 +4,10 @@
 use crate::cmdline::Config;
 use crate::dhcp::client::Instant;
 use crate::foreground::{AfterExit, Foreground, OnExit, Program};
+use crate::link::Link;
 use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
-use crate::netif::{NetIf, Outcome};
+use crate::netif::{DefaultOwner, NetIf, Outcome};
 use crate::{info, reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
@@ -21,6 +22,9 @@ pub struct Pid1 {
     pub nl: Option<Netlink>,
     pub events: Option<LinkEvents>,
     pub netifs: Vec<NetIf>,
+    /// Where leases publish their names (host name, /etc files).
+    pub publish: crate::net_config::Publish,
+    default_owner: DefaultOwner,
     pub tty: String,
     /// When DHCP started: the shell waits for a lease until this plus the timeout.
     pub net_started: Instant,
@@ -77,6 +81,8 @@ impl Pid1 {
             nl: None,
             events: None,
             netifs: Vec::new(),
+            publish: crate::net_config::Publish::default(),
+            default_owner: DefaultOwner::default(),
             tty,
             net_started: uptime(),
             foreground: Foreground::new(program, cfg_on_exit),
@@ -87,6 +93,42 @@ impl Pid1 {
 
     fn has_lease(&self) -> bool {
         self.netifs.iter().any(|n| n.lease().is_some())
+    }
+
+    /// Sets `link` up and runs DHCP on it: at boot for every Ethernet interface, and
+    /// later for one that appears (hotplug).
+    pub fn add_interface(&mut self, link: Link) {
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        if let Err(e) = nl.set_up(&link) {
+            info!("{e}");
+        }
+        let state = Some(std::path::PathBuf::from(format!(
+            "{}/{}.lease",
+            crate::status::STATE_DIR,
+            link.name
+        )));
+        let name = link.name.clone();
+        match NetIf::new(
+            link,
+            self.publish.clone(),
+            state,
+            self.cfg.rapid_commit,
+            DefaultOwner::clone(&self.default_owner),
+        ) {
+            Ok(mut n) => {
+                // The carrier may already be up, its event already read: ask once.
+                if let Ok(l) = nl.link(&name)
+                    && l.carrier
+                {
+                    let _ = n.carrier(nl, uptime(), true);
+                }
+                info!("{name}: DHCP started");
+                self.netifs.push(n);
+            }
+            Err(e) => info!("{e}"),
+        }
     }
 
     /// The first start waits for a lease, within the DHCP timeout.
@@ -230,6 +272,7 @@ impl Pid1 {
                 self.shutdown(kind);
             }
             let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+            let mut new_links = Vec::new();
             let Some(nl) = self.nl.as_mut() else {
                 continue;
             };
@@ -237,10 +280,15 @@ impl Pid1 {
             if link_ready {
                 let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
                 for link in changes {
-                    for n in &mut self.netifs {
-                        if n.link.index == link.index {
-                            outs.extend(n.carrier(nl, now, link.carrier));
+                    match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
+                        Some(n) => outs.extend(n.carrier(nl, now, link.carrier)),
+                        None if crate::boot::is_dhcp_candidate(&link)
+                            && !new_links.iter().any(|l: &Link| l.index == link.index) =>
+                        {
+                            info!("{}: new interface", link.name);
+                            new_links.push(link);
                         }
+                        None => {}
                     }
                 }
             }
@@ -254,6 +302,9 @@ impl Pid1 {
                 }
             }
             self.outcomes(outs);
+            for link in new_links {
+                self.add_interface(link);
+            }
         }
     }
 }
