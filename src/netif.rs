@@ -109,6 +109,10 @@ impl NetIf {
         self.applied.as_ref()
     }
 
+    pub fn why_no_lease(&self) -> Option<String> {
+        self.client.why_no_lease()
+    }
+
     pub fn next_wakeup(&self) -> Option<Instant> {
         self.client.next_wakeup()
     }
@@ -286,7 +290,7 @@ impl NetIf {
             self.client.state_name(),
             self.applied.as_ref(),
             bound_at,
-            if self.link.carrier { "" } else { "no carrier" },
+            &self.client.why_no_lease().unwrap_or_default(),
         );
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);

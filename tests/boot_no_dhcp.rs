@@ -42,6 +42,9 @@ fn without_a_dhcp_server_the_shell_starts_after_the_timeout_and_eth0_stays_unadd
             said.join("\n")
         )
     });
+    checks.check(before.contains("(no answer to "), || {
+        "the console should say why there is no lease (no answer from any server)".to_string()
+    });
     let left = SHELL_BOUND.saturating_sub(guest.elapsed());
     guest.wait_shell_within(left);
 

@@ -91,6 +91,10 @@ pub struct Client {
     rng: u64,
     carrier: bool,
     naks: u32,
+    /// Requests sent since the last lease, for `why_no_lease`.
+    sent: u32,
+    /// The last reply refused and why (wrong xid, bad ACK, ...).
+    last_refusal: Option<String>,
 }
 
 /// RFC 2131 4.1: 4, 8, 16, 32, 64 s, each +-1 s. The first wait is one second: a server
@@ -112,6 +116,8 @@ impl Client {
             rng: seed | 1,
             carrier: false,
             naks: 0,
+            sent: 0,
+            last_refusal: None,
         }
     }
 
@@ -123,6 +129,25 @@ impl Client {
             | State::Rebooting { lease, .. } => Some(lease),
             _ => None,
         }
+    }
+
+    /// Why there is no lease, in words for the console and `qinit status`.
+    pub fn why_no_lease(&self) -> Option<String> {
+        if self.lease().is_some() {
+            return None;
+        }
+        Some(if !self.carrier {
+            "no carrier on the link".to_string()
+        } else if self.naks > 0 {
+            format!(
+                "the server refused our request (NAK) {} time(s) in a row",
+                self.naks
+            )
+        } else if let Some(r) = &self.last_refusal {
+            r.clone()
+        } else {
+            format!("no answer to {} request(s)", self.sent)
+        })
     }
 
     /// Before an address is bound, replies are read from a packet socket (see `raw`).
@@ -245,7 +270,7 @@ impl Client {
     }
 
     fn send(
-        &self,
+        &mut self,
         req: Request,
         ex: &Exchange,
         now: Instant,
@@ -254,7 +279,10 @@ impl Client {
     ) {
         let secs = u16::try_from(now.saturating_sub(ex.started).as_secs()).unwrap_or(u16::MAX);
         match build(req, ex.xid, secs, &self.id) {
-            Ok(bytes) => out.push(Action::Send { bytes, to }),
+            Ok(bytes) => {
+                self.sent = self.sent.saturating_add(1);
+                out.push(Action::Send { bytes, to })
+            }
             Err(e) => out.push(Action::Note(e)),
         }
     }
@@ -442,6 +470,7 @@ impl Client {
             Ok(r) => r,
             Err(why) => {
                 out.push(Action::Note(format!("dropped a reply: {why}")));
+                self.last_refusal = Some(format!("a reply was refused: {why}"));
                 return;
             }
         };
@@ -458,6 +487,8 @@ impl Client {
                     }
                     Err(e) => {
                         out.push(Action::Note(format!("unusable ACK: {e}")));
+                        self.last_refusal = Some(format!("an ACK was refused: {e}"));
+                        self.last_refusal = Some(format!("an ACK was refused: {e}"));
                         State::Selecting(ex)
                     }
                 }
@@ -514,6 +545,7 @@ impl Client {
                 Ok(lease) => self.bind(now, lease, out),
                 Err(e) => {
                     out.push(Action::Note(format!("unusable ACK: {e}")));
+                    self.last_refusal = Some(format!("an ACK was refused: {e}"));
                     State::Requesting {
                         ex,
                         address,
@@ -547,6 +579,7 @@ impl Client {
                 }
                 Err(e) => {
                     out.push(Action::Note(format!("unusable ACK: {e}")));
+                    self.last_refusal = Some(format!("an ACK was refused: {e}"));
                     State::Renewing {
                         lease,
                         bound_at,
@@ -586,6 +619,8 @@ impl Client {
 
     fn bind(&mut self, now: Instant, lease: Lease, out: &mut Vec<Action>) -> State {
         self.naks = 0;
+        self.sent = 0;
+        self.last_refusal = None;
         out.push(Action::Apply(lease.clone()));
         State::Bound {
             lease,
@@ -762,6 +797,34 @@ mod tests {
             "{acts:?}"
         );
         assert_eq!(c.state_name(), "bound");
+    }
+
+    #[test]
+    fn says_why_there_is_no_lease() {
+        let mut c = client();
+        assert_eq!(c.why_no_lease().as_deref(), Some("no carrier on the link"));
+        let (d, _) = only_send(&c.handle(SEC, Event::CarrierUp));
+        c.handle(3 * SEC, Event::Tick);
+        assert_eq!(
+            c.why_no_lease().as_deref(),
+            Some("no answer to 2 request(s)")
+        );
+        let mut bad = answer(&d, 2, &[]);
+        bad[28] ^= 1;
+        c.handle(3 * SEC, Event::Packet(&bad));
+        assert!(
+            c.why_no_lease().unwrap().contains("chaddr"),
+            "{:?}",
+            c.why_no_lease()
+        );
+        let (mut c, t0) = bound_client(&[]);
+        assert_eq!(c.why_no_lease(), None);
+        let (r, _) = only_send(&c.handle(t0 + Duration::from_secs(43200), Event::Tick));
+        c.handle(
+            t0 + Duration::from_secs(43200),
+            Event::Packet(&answer(&r, 6, &[])),
+        );
+        assert!(c.why_no_lease().unwrap().contains("NAK"));
     }
 
     #[test]
