@@ -940,3 +940,66 @@ mod tests {
         assert_eq!(c.state_name(), "init");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::dhcp::wire::tests::{MAC, reply};
+    use proptest::prelude::*;
+
+    fn valid_replies() -> Vec<Vec<u8>> {
+        vec![
+            reply(2, [10, 0, 2, 15], &[]),
+            reply(
+                5,
+                [10, 0, 2, 15],
+                &[12, 3, b'v', b'm', b'1', 58, 4, 0, 0, 0, 9],
+            ),
+            reply(6, [0, 0, 0, 0], &[]),
+            reply(
+                5,
+                [10, 0, 2, 15],
+                &[121, 5, 8, 10, 10, 0, 2, 52, 1, 3, 80, 0],
+            ),
+        ]
+    }
+
+    proptest! {
+        /// Random bytes and mutated valid replies, fed in any state, never panic, and
+        /// the client keeps answering with sane timers.
+        #[test]
+        fn no_packet_panics_the_client(
+            events in proptest::collection::vec(
+                (0usize..4, proptest::collection::vec((any::<u16>(), any::<u8>()), 0..12), 0usize..400, any::<bool>()),
+                1..40,
+            ),
+            random in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut c = Client::new(ClientId { mac: MAC, hostname: Some("h".into()), rapid_commit: true }, 7);
+            let mut now = Duration::from_secs(1);
+            c.handle(now, Event::CarrierUp);
+            let _ = c.handle(now, Event::Packet(&random));
+            let base = valid_replies();
+            for (which, edits, cut, tick) in events {
+                let mut p = base[which].clone();
+                // Use the client's current xid half of the time, so replies get deep.
+                if let Some(xid) = c.current_xid() {
+                    p[4..8].copy_from_slice(&xid.to_be_bytes());
+                }
+                for (at, v) in edits {
+                    let i = usize::from(at) % p.len();
+                    p[i] = v;
+                }
+                p.truncate(cut.max(1).min(p.len()));
+                let _ = c.handle(now, Event::Packet(&p));
+                if tick {
+                    now = c.next_wakeup().unwrap_or(now + Duration::from_secs(1)).max(now);
+                    let _ = c.handle(now, Event::Tick);
+                }
+                if let Some(w) = c.next_wakeup() {
+                    prop_assert!(w + Duration::from_secs(1) >= now, "a timer in the past");
+                }
+            }
+        }
+    }
+}
