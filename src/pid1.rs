@@ -144,9 +144,10 @@ impl Pid1 {
         if !self.foreground.started_once() && !self.netifs.is_empty() && !self.has_lease() {
             for n in &self.netifs {
                 info!(
-                    "dhcp {}: no lease after {}s; starting the {}, DHCP goes on in the background",
+                    "dhcp {}: no lease after {}s ({}); starting the {}, DHCP goes on in the background",
                     n.link.name,
                     self.cfg.dhcp_timeout.as_secs_f64(),
+                    n.why_no_lease().unwrap_or_default(),
                     if self.cfg.exec.is_some() {
                         "appliance"
                     } else {
