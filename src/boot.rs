@@ -22,13 +22,18 @@ fn step<T>(what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
     v
 }
 
+/// /etc/qinit.conf, then the kernel command line, which wins.
 fn read_config() -> (Config, Vec<String>) {
+    let file = std::fs::read("/etc/qinit.conf")
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
     match std::fs::read("/proc/cmdline") {
-        Ok(bytes) => cmdline::parse(&String::from_utf8_lossy(&bytes)),
-        Err(e) => (
-            Config::default(),
-            vec![format!("reading /proc/cmdline: {e}")],
-        ),
+        Ok(bytes) => cmdline::load(file.as_deref(), &String::from_utf8_lossy(&bytes)),
+        Err(e) => {
+            let (cfg, mut errors) = cmdline::load(file.as_deref(), "");
+            errors.push(format!("reading /proc/cmdline: {e}"));
+            (cfg, errors)
+        }
     }
 }
 
@@ -101,6 +106,8 @@ pub fn boot() -> ! {
         etc_dir: Some(PathBuf::from("/etc")),
         set_hostname: true,
         hostname_override: cfg.hostname.clone(),
+        dns: cfg.dns.clone(),
+        search: cfg.search.clone(),
     };
     step("host name", || {
         ((), crate::net_config::publish(&publish, None, ""))

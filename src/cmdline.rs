@@ -18,6 +18,11 @@ pub struct Config {
     /// Appliance mode: this command instead of the shell.
     pub exec: Option<Vec<String>>,
     pub on_exit: crate::foreground::OnExit,
+    /// `ip=` words (the kernel's syntax), from the command line or else the file.
+    pub ip: Vec<crate::ip_config::IpConfig>,
+    /// Name servers and search domains that win over the lease's.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    pub search: Vec<String>,
 }
 
 impl Default for Config {
@@ -34,6 +39,9 @@ impl Default for Config {
             rapid_commit: false,
             exec: None,
             on_exit: crate::foreground::OnExit::Respawn,
+            ip: Vec::new(),
+            dns: Vec::new(),
+            search: Vec::new(),
         }
     }
 }
@@ -67,6 +75,36 @@ pub fn split_words(line: &str) -> Vec<String> {
         words.push(cur);
     }
     words
+}
+
+/// The settings from /etc/qinit.conf (its text, if there is one) and the kernel command
+/// line, which wins: its values are read last, and its `ip=` words, when it has any,
+/// replace the file's.
+pub fn load(file: Option<&str>, cmdline: &str) -> (Config, Vec<String>) {
+    let mut errors = Vec::new();
+    let file_line = match file {
+        Some(text) => {
+            let (line, errs) = crate::config_file::to_cmdline(text);
+            errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
+            line
+        }
+        None => String::new(),
+    };
+    let (mut cfg, errs) = parse(&format!("{file_line} {cmdline}"));
+    errors.extend(errs);
+    let (mut ip, errs) = crate::ip_config::from_cmdline(cmdline);
+    errors.extend(errs);
+    if ip.is_empty() {
+        let (file_ip, errs) = crate::ip_config::from_cmdline(&file_line);
+        errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
+        ip = file_ip;
+    }
+    // A host name in ip= is the kernel's way to name the machine.
+    if cfg.hostname.is_none() {
+        cfg.hostname = ip.iter().find_map(|c| c.hostname.clone());
+    }
+    cfg.ip = ip;
+    (cfg, errors)
 }
 
 /// Parses the command line; returns the settings and one error line per bad value.
@@ -113,6 +151,28 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.net", Some("on")) => cfg.net = true,
             ("qinit.net", Some(_)) => errors.push(bad("expected on or off")),
             ("qinit.debug", None) => cfg.debug = true,
+            ("qinit.dns", Some(v)) => {
+                let parsed: Result<Vec<std::net::Ipv4Addr>, _> = v
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::parse)
+                    .collect();
+                match parsed {
+                    Ok(list) => cfg.dns = list,
+                    Err(_) => errors.push(bad("expected IPv4 addresses separated by commas")),
+                }
+            }
+            ("qinit.search", Some(v)) => {
+                let parsed: Result<Vec<String>, _> = v
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(|d| crate::names::domain(d.as_bytes()))
+                    .collect();
+                match parsed {
+                    Ok(list) => cfg.search = list,
+                    Err(e) => errors.push(bad(e.reason)),
+                }
+            }
             // Split like a POSIX shell would, without running one.
             ("qinit.exec", Some(v)) => match shlex::split(v) {
                 Some(argv) if argv.first().is_some_and(|p| p.starts_with('/')) => {
@@ -176,6 +236,51 @@ mod tests {
         let (c, e) = parse("qinit.exec=app \"qinit.exec=/bin/x 'y\" qinit.on_exit=later");
         assert_eq!(c.exec, None);
         assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn command_line_wins_over_the_file() {
+        let file =
+            "hostname = \"filehost\"\ndhcp_timeout = 9\nip = [\"dhcp\"]\ndns = [\"10.0.2.3\"]\n";
+        let (c, e) = load(Some(file), "qinit.dhcp_timeout=1 ip=eth0:off");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.hostname.as_deref(), Some("filehost"));
+        assert_eq!(c.dhcp_timeout, Duration::from_secs(1));
+        assert_eq!(c.ip.len(), 1);
+        assert_eq!(c.ip[0].device.as_deref(), Some("eth0"));
+        assert_eq!(c.dns, vec![std::net::Ipv4Addr::new(10, 0, 2, 3)]);
+        let (c, _) = load(Some(file), "quiet");
+        assert_eq!(c.ip[0].method, crate::ip_config::Method::Dhcp);
+    }
+
+    #[test]
+    fn errors_in_the_file_name_it_and_the_rest_applies() {
+        let (c, e) = load(
+            Some("hostnmae = \"x\"\nshell = \"/bin/ash\"\n"),
+            "ip=1.2.3.4::::x;y:eth0:off qinit.search=a.test,b.test",
+        );
+        assert_eq!(c.shell, "/bin/ash");
+        assert_eq!(c.search, vec!["a.test".to_string(), "b.test".to_string()]);
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with("/etc/qinit.conf:") && l.contains("hostnmae")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|l| l.starts_with("ip=")), "{e:?}");
+    }
+
+    #[test]
+    fn ip_hostname_names_the_machine_unless_qinit_hostname_does() {
+        let (c, _) = load(
+            None,
+            "ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off",
+        );
+        assert_eq!(c.hostname.as_deref(), Some("appliance"));
+        let (c, _) = load(
+            None,
+            "qinit.hostname=box ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off",
+        );
+        assert_eq!(c.hostname.as_deref(), Some("box"));
     }
 
     #[test]

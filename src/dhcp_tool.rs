@@ -125,8 +125,7 @@ fn run(args: &Args) -> Result<i32, String> {
     nl.set_up(&link)?;
     let publish = Publish {
         etc_dir: args.etc.clone(),
-        set_hostname: false,
-        hostname_override: None,
+        ..Publish::default()
     };
     let mut netif = NetIf::new(
         link,

@@ -3,17 +3,20 @@
 
 mod boot;
 mod cmdline;
+mod config_file;
 mod console;
 mod dhcp;
 mod dhcp_tool;
 mod etc_files;
 mod foreground;
+mod ip_config;
 mod link;
 mod log;
 mod modules;
 mod mounts;
 mod names;
 mod net_config;
+mod net_plan;
 mod netif;
 mod pid1;
 mod reaper;

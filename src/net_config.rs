@@ -16,6 +16,9 @@ pub struct Publish {
     pub set_hostname: bool,
     /// A host name from the configuration wins over the server's.
     pub hostname_override: Option<String>,
+    /// Name servers and search domains from the configuration win over the lease's.
+    pub dns: Vec<Ipv4Addr>,
+    pub search: Vec<String>,
 }
 
 /// `primary`: this lease gives the machine's default route; otherwise only its other
@@ -100,8 +103,17 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
         }
         if let Some(l) = lease {
             let resolv = dir.join("resolv.conf");
-            let dns: Vec<Ipv4Addr> = l.dns.clone();
-            if let Err(e) = write_atomic(&resolv, &render_resolv(&dns, &l.search, source)) {
+            let dns = if publish.dns.is_empty() {
+                &l.dns
+            } else {
+                &publish.dns
+            };
+            let search = if publish.search.is_empty() {
+                &l.search
+            } else {
+                &publish.search
+            };
+            if let Err(e) = write_atomic(&resolv, &render_resolv(dns, search, source)) {
                 errors.push(format!("writing {}: {e}", resolv.display()));
             }
         }

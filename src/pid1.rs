@@ -7,6 +7,7 @@ use crate::foreground::{AfterExit, Foreground, OnExit, Program};
 use crate::link::Link;
 use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
+use crate::net_plan::{Plan, plan_for};
 use crate::netif::{DefaultOwner, NetIf, Outcome};
 use crate::{info, reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -25,6 +26,10 @@ pub struct Pid1 {
     /// Where leases publish their names (host name, /etc files).
     pub publish: crate::net_config::Publish,
     default_owner: DefaultOwner,
+    /// Interfaces with a static address from `ip=`.
+    statics: Vec<(Link, crate::dhcp::lease::Lease)>,
+    /// Every interface already planned (by index), down ones included.
+    known: Vec<u32>,
     pub tty: String,
     /// When DHCP started: the shell waits for a lease until this plus the timeout.
     pub net_started: Instant,
@@ -83,6 +88,8 @@ impl Pid1 {
             netifs: Vec::new(),
             publish: crate::net_config::Publish::default(),
             default_owner: DefaultOwner::default(),
+            statics: Vec::new(),
+            known: Vec::new(),
             tty,
             net_started: uptime(),
             foreground: Foreground::new(program, cfg_on_exit),
@@ -92,12 +99,67 @@ impl Pid1 {
     }
 
     fn has_lease(&self) -> bool {
-        self.netifs.iter().any(|n| n.lease().is_some())
+        !self.statics.is_empty() || self.netifs.iter().any(|n| n.lease().is_some())
     }
 
-    /// Sets `link` up and runs DHCP on it: at boot for every Ethernet interface, and
-    /// later for one that appears (hotplug).
+    pub fn knows(&self, index: u32) -> bool {
+        self.known.contains(&index)
+    }
+
+    /// Configures `link` as the plan says (DHCP, a static address, or nothing): at boot
+    /// for every Ethernet interface, and later for one that appears (hotplug).
     pub fn add_interface(&mut self, link: Link) {
+        if self.knows(link.index) {
+            return;
+        }
+        let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
+        self.known.push(link.index);
+        match plan {
+            Plan::Off => info!("{}: left down (ip=)", link.name),
+            Plan::Dhcp => self.start_dhcp(link),
+            Plan::Static(lease) => self.apply_static(link, *lease),
+        }
+    }
+
+    fn apply_static(&mut self, link: Link, lease: crate::dhcp::lease::Lease) {
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        if let Err(e) = nl.set_up(&link) {
+            info!("{e}");
+        }
+        let primary = self.default_owner.get().is_none();
+        if primary {
+            self.default_owner.set(Some(link.index));
+        }
+        let mut errors = crate::net_config::apply(nl, &link, &lease, None, primary);
+        if primary {
+            errors.extend(crate::net_config::publish(
+                &self.publish,
+                Some(&lease),
+                "ip= on the kernel command line",
+            ));
+        }
+        let via = lease
+            .router()
+            .map(|r| format!(" via {r}"))
+            .unwrap_or_default();
+        info!(
+            "{}: static {}/{}{via} (ip=)",
+            link.name, lease.address, lease.prefix_len
+        );
+        for e in errors {
+            info!("{}: {e}", link.name);
+        }
+        let text = crate::status::render(&link.name, "static", Some(&lease), uptime(), "");
+        let path =
+            std::path::PathBuf::from(format!("{}/{}.lease", crate::status::STATE_DIR, link.name));
+        let _ = std::fs::create_dir_all(crate::status::STATE_DIR);
+        let _ = crate::etc_files::write_atomic(&path, &text);
+        self.statics.push((link, lease));
+    }
+
+    fn start_dhcp(&mut self, link: Link) {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
@@ -174,9 +236,8 @@ impl Pid1 {
             if o == Outcome::Lost && !self.has_lease() {
                 // Keep the files true: no lease, no leased address in /etc/hosts.
                 let publish = crate::net_config::Publish {
-                    etc_dir: Some("/etc".into()),
                     set_hostname: false,
-                    hostname_override: self.cfg.hostname.clone(),
+                    ..self.publish.clone()
                 };
                 for e in crate::net_config::publish(&publish, None, "") {
                     info!("{e}");
@@ -284,6 +345,7 @@ impl Pid1 {
                     match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
                         Some(n) => outs.extend(n.carrier(nl, now, link.carrier)),
                         None if crate::boot::is_dhcp_candidate(&link)
+                            && !self.known.contains(&link.index)
                             && !new_links.iter().any(|l: &Link| l.index == link.index) =>
                         {
                             info!("{}: new interface", link.name);
