@@ -554,37 +554,22 @@ impl Client {
                 }
             },
             (
-                State::Renewing {
-                    lease,
-                    bound_at,
-                    ex,
-                }
-                | State::Rebinding {
-                    lease,
-                    bound_at,
-                    ex,
-                }
-                | State::Rebooting {
-                    lease,
-                    bound_at,
-                    ex,
-                },
+                st @ (State::Renewing { .. } | State::Rebinding { .. } | State::Rebooting { .. }),
                 MessageType::Ack,
             ) => match from_ack(&reply) {
                 Ok(new) => {
-                    if new.address != lease.address {
-                        out.push(Action::Remove(lease));
+                    if let Some(old) = lease_in(st)
+                        && new.address != old.address
+                    {
+                        out.push(Action::Remove(old));
                     }
                     self.bind(now, new, out)
                 }
                 Err(e) => {
+                    // An unusable ACK changes nothing: the state and its timers stay.
                     out.push(Action::Note(format!("unusable ACK: {e}")));
                     self.last_refusal = Some(format!("an ACK was refused: {e}"));
-                    State::Renewing {
-                        lease,
-                        bound_at,
-                        ex,
-                    }
+                    st
                 }
             },
             (
@@ -926,6 +911,24 @@ mod tests {
         let acts = c.handle(t0 + 2 * SEC, Event::Packet(&answer(&m, 5, &[])));
         assert!(acts.iter().any(|a| matches!(a, Action::Apply(_))));
         assert_eq!(c.state_name(), "bound");
+    }
+
+    #[test]
+    fn an_unusable_ack_leaves_the_state_as_it_was() {
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        let (m, _) = only_send(&c.handle(t0 + 2 * SEC, Event::CarrierUp));
+        assert_eq!(c.state_name(), "init-reboot");
+        let mut ack = answer(&m, 5, &[]);
+        assert_eq!(&ack[267..269], &[51, 4]);
+        ack[269..273].copy_from_slice(&[0, 0, 0, 0]); // lease time 0
+        let acts = c.handle(t0 + 2 * SEC, Event::Packet(&ack));
+        assert!(
+            !acts
+                .iter()
+                .any(|a| matches!(a, Action::Apply(_) | Action::Remove(_)))
+        );
+        assert_eq!(c.state_name(), "init-reboot");
     }
 
     #[test]
