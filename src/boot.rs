@@ -113,6 +113,12 @@ pub fn boot() -> ! {
         ((), crate::net_config::publish(&publish, None, ""))
     });
     step("modules", || load_modules(&cfg));
+    step("fstab", || {
+        (
+            (),
+            crate::fstab::mount_all(std::path::Path::new("/etc/fstab")),
+        )
+    });
 
     let tty = console::console_tty(cfg.console.as_deref());
     let mut pid1 = Pid1::new(cfg.clone(), tty);

@@ -9,6 +9,7 @@ mod dhcp;
 mod dhcp_tool;
 mod etc_files;
 mod foreground;
+mod fstab;
 mod ip_config;
 mod link;
 mod log;

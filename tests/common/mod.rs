@@ -126,6 +126,17 @@ pub struct Guest {
 impl Guest {
     /// Boots the images with `console=ttyS0 <kernel_args>` on the command line.
     pub fn boot(name: &str, images: &Images, kernel_args: &str, net: &Net) -> Guest {
+        Guest::boot_with(name, images, kernel_args, net, &[])
+    }
+
+    /// Like `boot`, with more qemu arguments at the end (e.g. `-drive ...`).
+    pub fn boot_with(
+        name: &str,
+        images: &Images,
+        kernel_args: &str,
+        net: &Net,
+        qemu_args: &[&str],
+    ) -> Guest {
         let append = format!("console=ttyS0 {kernel_args}").trim_end().to_owned();
         let netdev = match net {
             Net::User { options } if options.is_empty() => "user,id=n0,restrict=off".to_owned(),
@@ -151,6 +162,7 @@ impl Guest {
         command.args(["-append", &append]);
         command.args(["-device", "virtio-rng-pci"]);
         command.args(["-netdev", &netdev, "-device", "e1000,netdev=n0"]);
+        command.args(qemu_args);
         let shown = format!("{command:?}");
         let timeout_ms = u64::try_from(EXPECT_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
         let session = spawn_command(command, Some(timeout_ms))
@@ -366,6 +378,69 @@ impl Guest {
         let output = output.trim_end_matches('\n').to_owned();
         self.note(&format!("$ {command}\n{output}"));
         output
+    }
+}
+
+/// How long console output may keep arriving after qemu exited (the pty drains).
+const DRAIN_QUIET: Duration = Duration::from_millis(300);
+
+impl Guest {
+    /// Waits up to `timeout` for qemu to exit (a power-off or, with `-no-reboot`, a
+    /// reboot); returns its status, with everything it printed read into the log.
+    /// Unlike the expectations, an exit is what this waits for, not a failure.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<WaitStatus> {
+        let deadline = Instant::now() + timeout;
+        while self.exited.is_none() {
+            self.read_available();
+            match self.session.process().status() {
+                Some(WaitStatus::StillAlive) | None => {}
+                Some(status) => self.exited = Some(status),
+            }
+            if self.exited.is_none() {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                thread::sleep(POLL_INTERVAL);
+            }
+        }
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < DRAIN_QUIET {
+            let before = self.transcript.len();
+            self.read_available();
+            if self.transcript.len() != before {
+                quiet_since = Instant::now();
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        self.note(&format!("qemu exited: {:?}", self.exited));
+        self.exited
+    }
+
+    /// True while qemu runs (it may have halted the guest).
+    pub fn running(&mut self) -> bool {
+        if self.exited.is_none()
+            && let Some(status) = self.session.process().status()
+            && status != WaitStatus::StillAlive
+        {
+            self.exited = Some(status);
+        }
+        self.exited.is_none()
+    }
+
+    /// Types `command` into the qemu monitor: Ctrl-A c switches `-serial mon:stdio` to
+    /// the monitor. The console stays on the monitor until `leave_monitor`.
+    pub fn monitor(&mut self, command: &str) {
+        self.send_control('a');
+        self.send("c");
+        self.expect("(qemu)");
+        self.send_line(command);
+        self.note(&format!("(qemu) {command}"));
+    }
+
+    /// Switches the console back from the monitor to the guest's serial port.
+    pub fn leave_monitor(&mut self) {
+        self.send_control('a');
+        self.send("c");
     }
 }
 
@@ -595,5 +670,95 @@ impl Drop for Checks {
                 self.failures.join("\n- ")
             );
         }
+    }
+}
+
+/// True when every program in `tools` is on the PATH; otherwise a skip note (a failure
+/// under CI).
+pub fn require_tools(tools: &[&str], why: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in tools {
+        let found = std::env::split_paths(&path)
+            .chain([PathBuf::from("/sbin"), PathBuf::from("/usr/sbin")])
+            .any(|dir| dir.join(tool).is_file());
+        if !found {
+            missing(&format!("{tool} is not installed, which {why} needs"));
+            return false;
+        }
+    }
+    true
+}
+
+/// A directory of this test's own under the system's temporary directory, removed with
+/// everything in it when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `qinit-t-<pid>-<tag>`, emptied first if a failed run left it behind.
+    pub fn create(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("qinit-t-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            eprintln!("rm -r {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// The images with `files` (path in the guest without the leading '/', contents) added
+/// to the initramfs, in `dir`: a second gzip'd newc archive appended to a copy of the
+/// first. The kernel unpacks concatenated archives in order; a later file replaces an
+/// earlier one.
+pub fn images_with_files(images: &Images, dir: &TempDir, files: &[(&str, &str)]) -> Images {
+    let tree = dir.path.join("extra-root");
+    let mut names = String::new();
+    for (path, contents) in files {
+        let file = tree.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+        }
+        std::fs::write(&file, contents)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+        names.push_str(path);
+        names.push('\n');
+    }
+    let mut initrd = std::fs::read(&images.initrd)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", images.initrd.display()));
+    let mut cpio = Command::new("sh")
+        .arg("-c")
+        .arg("cpio -o -H newc -R 0:0 --quiet | gzip -9")
+        .current_dir(&tree)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run cpio: {e}"));
+    if let Some(mut stdin) = cpio.stdin.take() {
+        stdin
+            .write_all(names.as_bytes())
+            .unwrap_or_else(|e| panic!("writing to cpio: {e}"));
+    }
+    let out = cpio
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cpio: {e}"));
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "cpio | gzip failed ({})",
+        out.status
+    );
+    initrd.extend_from_slice(&out.stdout);
+    let path = dir.path.join("initramfs.cpio.gz");
+    std::fs::write(&path, initrd).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    Images {
+        kernel: images.kernel.clone(),
+        initrd: path,
     }
 }
