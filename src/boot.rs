@@ -44,11 +44,20 @@ fn load_modules(cfg: &Config) -> ((), Vec<String>) {
         Err(e) => return ((), vec![e]),
     };
     let (deps, builtin) = modules::read_tables(&dir);
-    let wanted = ["e1000".to_string()]
-        .into_iter()
-        .chain(cfg.modules.iter().cloned());
-    for name in wanted {
-        match modules::load(&dir, &deps, &builtin, &name) {
+    // Every device's driver, by modalias, as udev would; then what qinit.modules adds.
+    let (loaded, errs) = crate::modalias::coldplug(
+        std::path::Path::new("/sys"),
+        &dir,
+        &deps,
+        &builtin,
+        std::time::Duration::from_secs(5),
+    );
+    errors.extend(errs);
+    if !loaded.is_empty() {
+        info!("coldplug: loaded {}", loaded.join(" "));
+    }
+    for name in &cfg.modules {
+        match modules::load(&dir, &deps, &builtin, name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
             Ok(modules::Loaded::Builtin) => info!("module {name}: built into the kernel"),
             Ok(modules::Loaded::Already) => info!("module {name}: already loaded"),
@@ -147,6 +156,10 @@ pub fn boot() -> ! {
     });
     pid1.nl = nl;
     pid1.events = events;
+    // Open after coldplug: devices seen from here on come as uevents.
+    pid1.hotplug = crate::uevent::Hotplug::open()
+        .map_err(|e| info!("hotplug: {e}"))
+        .ok();
     pid1.publish = publish;
     pid1.net_started = uptime();
     for link in links {

@@ -13,6 +13,7 @@ mod fstab;
 mod ip_config;
 mod link;
 mod log;
+mod modalias;
 mod modules;
 mod mounts;
 mod names;
@@ -23,6 +24,7 @@ mod pid1;
 mod reaper;
 mod shutdown;
 mod status;
+mod uevent;
 
 const USAGE: &str =
     "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]

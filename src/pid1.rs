@@ -22,6 +22,7 @@ pub struct Pid1 {
     pub cfg: Config,
     pub nl: Option<Netlink>,
     pub events: Option<LinkEvents>,
+    pub hotplug: Option<crate::uevent::Hotplug>,
     pub netifs: Vec<NetIf>,
     /// Where leases publish their names (host name, /etc files).
     pub publish: crate::net_config::Publish,
@@ -85,6 +86,7 @@ impl Pid1 {
             cfg,
             nl: None,
             events: None,
+            hotplug: None,
             netifs: Vec::new(),
             publish: crate::net_config::Publish::default(),
             default_owner: DefaultOwner::default(),
@@ -307,6 +309,9 @@ impl Pid1 {
             if let Some(e) = &self.events {
                 fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
             }
+            if let Some(h) = &self.hotplug {
+                fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
+            }
             let mut per_netif = Vec::new();
             for n in &self.netifs {
                 let f = n.fds();
@@ -334,6 +339,16 @@ impl Pid1 {
                 self.shutdown(kind);
             }
             let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+            if self.hotplug.is_some() && ready.next().unwrap_or(false) {
+                for line in self
+                    .hotplug
+                    .as_ref()
+                    .map(|h| h.handle())
+                    .unwrap_or_default()
+                {
+                    info!("{line}");
+                }
+            }
             let mut new_links = Vec::new();
             let Some(nl) = self.nl.as_mut() else {
                 continue;

@@ -1,0 +1,124 @@
+//! Hotplug: the kernel's uevents (NETLINK_KOBJECT_UEVENT) in PID 1's event loop. A device
+//! added after boot (qemu's `device_add`) announces its modalias here, and its driver is
+//! loaded like at coldplug; a NIC that appears then is configured by the link events.
+
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_KOBJECT_UEVENT};
+use std::os::fd::{AsFd, BorrowedFd};
+
+pub struct Uevents {
+    sock: Socket,
+}
+
+/// The uevent socket with what it needs to load drivers for new devices.
+pub struct Hotplug {
+    pub events: Uevents,
+    dir: String,
+    deps: crate::modules::DepMap,
+    builtin: std::collections::HashSet<String>,
+    aliases: crate::modalias::AliasTable,
+}
+
+impl Hotplug {
+    /// Opens the socket and reads the module tables of the running kernel.
+    pub fn open() -> Result<Self, String> {
+        let events = Uevents::open()?;
+        let dir = crate::modules::module_dir()?;
+        let (deps, builtin) = crate::modules::read_tables(&dir);
+        let text = std::fs::read_to_string(format!("{dir}/modules.alias")).unwrap_or_default();
+        Ok(Hotplug {
+            events,
+            aliases: crate::modalias::AliasTable::parse(&text),
+            dir,
+            deps,
+            builtin,
+        })
+    }
+
+    /// Loads the drivers of devices added since the last call; one log line each.
+    pub fn handle(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for modalias in self.events.added_modaliases() {
+            for module in self.aliases.matches(&modalias) {
+                match crate::modules::load(&self.dir, &self.deps, &self.builtin, &module) {
+                    Ok(crate::modules::Loaded::Inserted(n)) => lines.push(format!(
+                        "hotplug: {modalias}: loaded {module} ({n} file(s))"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => lines.push(format!("hotplug: {modalias}: {e}")),
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// The kernel's multicast group for uevents (udev listens to group 2, its own).
+const KERNEL_GROUP: u32 = 1;
+
+impl Uevents {
+    pub fn open() -> Result<Self, String> {
+        let mut sock =
+            Socket::new(NETLINK_KOBJECT_UEVENT).map_err(|e| format!("uevent socket: {e}"))?;
+        sock.bind(&SocketAddr::new(0, KERNEL_GROUP))
+            .map_err(|e| format!("uevent bind: {e}"))?;
+        sock.set_non_blocking(true)
+            .map_err(|e| format!("uevent socket: {e}"))?;
+        Ok(Uevents { sock })
+    }
+
+    /// The modaliases of devices added since the last call.
+    pub fn added_modaliases(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok((data, _)) = self.sock.recv_from_full() {
+            if let Some(m) = modalias_of_add(&data) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// The MODALIAS of an "add" uevent, checked to be printable ASCII before it is used.
+pub fn modalias_of_add(packet: &[u8]) -> Option<String> {
+    let ev = kobject_uevent::UEvent::from_netlink_packet(packet).ok()?;
+    if ev.action != kobject_uevent::ActionType::Add {
+        return None;
+    }
+    let m = ev.env.get("MODALIAS")?;
+    (!m.is_empty() && m.len() < 512 && m.bytes().all(|b| b.is_ascii_graphic())).then(|| m.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(action: &str, modalias: &str) -> Vec<u8> {
+        let path = "/devices/pci0000:00/0000:00:04.0";
+        let mut p = format!("{action}@{path}\0ACTION={action}\0DEVPATH={path}\0SUBSYSTEM=pci\0")
+            .into_bytes();
+        if !modalias.is_empty() {
+            p.extend_from_slice(format!("MODALIAS={modalias}\0").as_bytes());
+        }
+        p.extend_from_slice(b"SEQNUM=1234\0");
+        p
+    }
+
+    #[test]
+    fn add_events_give_their_modalias() {
+        let m = "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00";
+        assert_eq!(modalias_of_add(&packet("add", m)).as_deref(), Some(m));
+    }
+
+    #[test]
+    fn other_events_and_garbage_give_nothing() {
+        assert_eq!(modalias_of_add(&packet("remove", "pci:v1")), None);
+        assert_eq!(modalias_of_add(&packet("add", "")), None);
+        assert_eq!(modalias_of_add(&packet("add", "pci:\x1b[2J")), None);
+        assert_eq!(modalias_of_add(b"libudev\0\xfe\xed"), None);
+        assert_eq!(modalias_of_add(b""), None);
+    }
+}
