@@ -106,6 +106,8 @@ pub enum Net {
     /// A tap device that already exists in network namespace `netns`; qemu is started
     /// inside that namespace to open it.
     Tap { netns: String, ifname: String },
+    /// No network from the harness: the test passes its own -netdev/-device arguments.
+    None,
 }
 
 /// One qemu guest on a pty, killed (by its pid) when dropped.
@@ -144,6 +146,7 @@ impl Guest {
             Net::Tap { ifname, .. } => {
                 format!("tap,id=n0,ifname={ifname},script=no,downscript=no")
             }
+            Net::None => String::new(),
         };
         let mut command = match net {
             Net::Tap { netns, .. } => {
@@ -152,7 +155,7 @@ impl Guest {
                 c.args(["netns", "exec", netns, "qemu-system-x86_64"]);
                 c
             }
-            Net::User { .. } => Command::new("qemu-system-x86_64"),
+            Net::User { .. } | Net::None => Command::new("qemu-system-x86_64"),
         };
         // TCG, the default accelerator: KVM does not work on these machines.
         command.args(["-m", "256M", "-no-reboot"]);
@@ -160,8 +163,12 @@ impl Guest {
         command.arg("-kernel").arg(&images.kernel);
         command.arg("-initrd").arg(&images.initrd);
         command.args(["-append", &append]);
-        command.args(["-device", "virtio-rng-pci"]);
-        command.args(["-netdev", &netdev, "-device", "e1000,netdev=n0"]);
+        if !matches!(net, Net::None) {
+            command.args(["-device", "virtio-rng-pci"]);
+        }
+        if !netdev.is_empty() {
+            command.args(["-netdev", &netdev, "-device", "e1000,netdev=n0"]);
+        }
         command.args(qemu_args);
         let shown = format!("{command:?}");
         let timeout_ms = u64::try_from(EXPECT_TIMEOUT.as_millis()).unwrap_or(u64::MAX);

@@ -1,0 +1,192 @@
+//! Any NIC and disk qemu offers: drivers loaded by modalias at boot (coldplug) and for a
+//! device added later (hotplug), every Ethernet interface configured by DHCP, on the pc,
+//! q35 and microvm machines. Each NIC is on its own qemu user network.
+#![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Checks, Guest, Net};
+
+/// The NIC models, each with its own MAC and user network 10.0.<n>.0/24.
+const MODELS: [(&str, u8); 5] = [
+    ("e1000", 2),
+    ("e1000e", 3),
+    ("virtio-net-pci", 4),
+    ("rtl8139", 5),
+    ("vmxnet3", 6),
+];
+
+fn nic_args(model: &str, n: u8) -> Vec<String> {
+    vec![
+        "-netdev".into(),
+        format!("user,id=n{n},net=10.0.{n}.0/24,restrict=off"),
+        "-device".into(),
+        format!("{model},netdev=n{n},mac=52:54:00:00:00:0{n}"),
+    ]
+}
+
+/// The interface whose MAC ends in `n`, from `ip -o link`.
+fn iface_with_mac(links: &str, n: u8) -> Option<String> {
+    let mac = format!("52:54:00:00:00:0{n}");
+    links
+        .lines()
+        .find(|l| l.contains(&mac))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+}
+
+fn every_model_gets_a_lease(machine: &str) {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let mut args: Vec<String> = vec![
+        "-M".into(),
+        machine.into(),
+        "-device".into(),
+        "virtio-rng-pci".into(),
+    ];
+    for (model, n) in MODELS {
+        args.extend(nic_args(model, n));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let name = format!("nics-{machine}");
+    let mut guest = Guest::boot_with(&name, &images, "qinit.dhcp_timeout=20", &Net::None, &args);
+    let mut checks = Checks::new(&name);
+    // The leases come in any order: look in the whole console log.
+    for (model, n) in MODELS {
+        let bound = guest.wait_log(&format!("bound 10.0.{n}.15/24"), Duration::from_secs(90));
+        checks.check(bound, || {
+            format!("{model}: no lease from 10.0.{n}.0/24 on the console")
+        });
+    }
+    guest.wait_shell();
+    let links = guest.run("ip -o link");
+    for (model, n) in MODELS {
+        let Some(iface) = iface_with_mac(&links, n) else {
+            checks.check(false, || {
+                format!("{model}: no interface with its MAC:\n{links}")
+            });
+            continue;
+        };
+        let addr = guest.run(&format!("ip -4 addr show {iface}"));
+        checks.check(addr.contains(&format!("inet 10.0.{n}.15/24")), || {
+            format!("{model} ({iface}) should hold 10.0.{n}.15/24:\n{addr}")
+        });
+        let ping = guest.run(&format!("ping -c 1 -W 5 10.0.{n}.2"));
+        checks.check(ping.contains(" 0% packet loss"), || {
+            format!("{model}: ping 10.0.{n}.2:\n{ping}")
+        });
+    }
+    let routes = guest.run("ip route");
+    let defaults = routes.lines().filter(|l| l.starts_with("default")).count();
+    checks.check(defaults == 1, || format!("one default route:\n{routes}"));
+    checks.finish();
+}
+
+#[test]
+fn every_nic_model_gets_a_lease_on_pc() {
+    every_model_gets_a_lease("pc");
+}
+
+#[test]
+fn every_nic_model_gets_a_lease_on_q35() {
+    every_model_gets_a_lease("q35");
+}
+
+#[test]
+fn microvm_with_virtio_mmio_gets_a_lease_and_its_disk_and_rng() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let dir = common::TempDir::create("microvm");
+    let disk = dir.path.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap_or_else(|e| panic!("disk image: {e}"));
+    let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
+    let args = [
+        "-M",
+        "microvm,acpi=on",
+        "-netdev",
+        "user,id=n0,restrict=off",
+        "-device",
+        "virtio-net-device,netdev=n0",
+        "-device",
+        "virtio-rng-device",
+        "-drive",
+        &drive,
+        "-device",
+        "virtio-blk-device,drive=d0",
+    ];
+    let mut guest = Guest::boot_with("microvm", &images, "", &Net::None, &args);
+    guest.expect("dhcp eth0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("microvm");
+    let ping = guest.run("ping -c 1 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2:\n{ping}")
+    });
+    let disk = guest.run("dd if=/dev/vda bs=512 count=1 2>/dev/null | wc -c");
+    checks.check(disk.trim() == "512", || {
+        format!("/dev/vda readable: {disk}")
+    });
+    let rng = guest.run("cat /sys/class/misc/hw_random/rng_current; head -c 16 /dev/hwrng | wc -c");
+    checks.check(
+        rng.contains("virtio_rng") && rng.trim_end().ends_with("16"),
+        || format!("virtio-rng:\n{rng}"),
+    );
+    checks.finish();
+}
+
+#[test]
+fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let dir = common::TempDir::create("hotplug");
+    let disk = dir.path.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap_or_else(|e| panic!("disk image: {e}"));
+    let drive = format!("file={},if=virtio,format=raw", disk.display());
+    let mut guest = Guest::boot_with(
+        "hotplug",
+        &images,
+        "",
+        &Net::User {
+            options: String::new(),
+        },
+        &["-drive", &drive],
+    );
+    guest.expect("dhcp eth0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("hotplug");
+    let disk = guest.run("dd if=/dev/vda bs=512 count=1 2>/dev/null | wc -c");
+    checks.check(disk.trim() == "512", || {
+        format!("/dev/vda readable: {disk}")
+    });
+    let rng = guest.run("cat /sys/class/misc/hw_random/rng_current; head -c 16 /dev/hwrng | wc -c");
+    checks.check(
+        rng.contains("virtio_rng") && rng.trim_end().ends_with("16"),
+        || format!("virtio-rng:\n{rng}"),
+    );
+    let before = guest.run("lsmod");
+    checks.check(
+        before.contains("virtio_blk") && before.contains("virtio_rng"),
+        || format!("lsmod:\n{before}"),
+    );
+
+    guest.monitor("netdev_add user,id=hot,net=10.0.9.0/24,restrict=on");
+    guest.expect("(qemu)");
+    guest.send_line("device_add virtio-net-pci,netdev=hot,id=hotnic,mac=52:54:00:00:00:09");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+    let bound = guest.try_expect("bound 10.0.9.15/24", Duration::from_secs(60));
+    checks.check(bound.is_some(), || {
+        "the hot-added virtio NIC should get a lease from 10.0.9.0/24".to_owned()
+    });
+    guest.wait_shell();
+    let routes = guest.run("ip route");
+    checks.check(routes.contains("default via 10.0.2.2 dev eth0"), || {
+        format!("the default route stays with the first lease:\n{routes}")
+    });
+    checks.finish();
+}
