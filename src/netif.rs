@@ -94,15 +94,25 @@ impl NetIf {
     }
 
     /// Opens or closes the packet socket as the client's state needs.
+    /// Opened once; afterwards only its filter changes (see `RawReceiver::set_active`).
     fn update_raw(&mut self) {
-        if self.client.wants_raw() && self.raw.is_none() {
-            match RawReceiver::open(&self.link.name, self.link.index) {
+        let want = self.client.wants_raw();
+        match &mut self.raw {
+            None if want => match RawReceiver::open(&self.link.name, self.link.index) {
                 Ok(r) => self.raw = Some(r),
                 Err(e) => info!("dhcp {}: {e}; receiving on UDP only", self.link.name),
+            },
+            None => {}
+            Some(r) => {
+                if let Err(e) = r.set_active(want) {
+                    info!("dhcp {}: {e}", self.link.name);
+                }
             }
-        } else if !self.client.wants_raw() {
-            self.raw = None;
         }
+    }
+
+    fn raw_active(&self) -> bool {
+        self.raw.as_ref().is_some_and(RawReceiver::active)
     }
 
     pub fn lease(&self) -> Option<&Lease> {
@@ -138,13 +148,18 @@ impl NetIf {
         while let Some(n) = self.sock.recv(&mut buf) {
             // While the packet socket is open it sees every reply; the UDP copy would be
             // a duplicate.
-            if self.raw.is_none() {
+            if !self.raw_active() {
                 let packet = buf.get(..n).unwrap_or(&[]).to_vec();
                 out.extend(self.drive(nl, now, Event::Packet(&packet)));
             }
         }
         self.buf = buf;
-        while let Some(r) = self.raw.as_ref().and_then(RawReceiver::recv) {
+        while let Some(r) = self
+            .raw
+            .as_ref()
+            .filter(|r| r.active())
+            .and_then(RawReceiver::recv)
+        {
             match r {
                 Ok(payload) => out.extend(self.drive(nl, now, Event::Packet(&payload))),
                 Err(why) => debug!("dhcp {}: dropped a packet: {why}", self.link.name),
