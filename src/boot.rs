@@ -7,18 +7,21 @@ use crate::link::{Link, LinkEvents, Netlink};
 use crate::log::{ms, uptime};
 use crate::net_config::Publish;
 use crate::pid1::Pid1;
+use crate::timeline::Timeline;
 use crate::{console, info, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// Runs `f`, logs "<what>: N ms" and any errors it returns.
-fn step<T>(what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
+fn step<T>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
     let t = uptime();
     let (v, errors) = f();
     for e in &errors {
         info!("{what}: {e}");
     }
-    info!("{what}: done in {}", ms(uptime().saturating_sub(t)));
+    let took = uptime().saturating_sub(t);
+    info!("{what}: done in {}", ms(took));
+    tl.stage(what, t, took);
     v
 }
 
@@ -103,12 +106,14 @@ pub fn is_dhcp_candidate(l: &Link) -> bool {
 
 pub fn boot() -> ! {
     info!("qinit {} started as PID 1", env!("CARGO_PKG_VERSION"));
+    let mut tl = Timeline::default();
+    tl.mark("pid1", uptime());
     // Ctrl-Alt-Del becomes SIGINT to us instead of an immediate reboot.
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
         info!("disabling Ctrl-Alt-Del: {e}");
     }
-    step("mounts", || ((), mounts::mount_base()));
-    let cfg = step("command line", read_config);
+    step(&mut tl, "mounts", || ((), mounts::mount_base()));
+    let cfg = step(&mut tl, "command line", read_config);
     crate::log::set_debug(cfg.debug);
 
     let publish = Publish {
@@ -118,11 +123,11 @@ pub fn boot() -> ! {
         dns: cfg.dns.clone(),
         search: cfg.search.clone(),
     };
-    step("host name", || {
+    step(&mut tl, "host name", || {
         ((), crate::net_config::publish(&publish, None, ""))
     });
-    step("modules", || load_modules(&cfg));
-    step("fstab", || {
+    step(&mut tl, "modules", || load_modules(&cfg));
+    step(&mut tl, "fstab", || {
         (
             (),
             crate::fstab::mount_all(std::path::Path::new("/etc/fstab")),
@@ -132,7 +137,7 @@ pub fn boot() -> ! {
     let tty = console::console_tty(cfg.console.as_deref());
     let mut pid1 = Pid1::new(cfg.clone(), tty);
 
-    let (nl, events, links) = step("network", || {
+    let (nl, events, links) = step(&mut tl, "network", || {
         let mut errors = Vec::new();
         let mut nl = match Netlink::open() {
             Ok(nl) => nl,
@@ -165,6 +170,7 @@ pub fn boot() -> ! {
     for link in links {
         pid1.add_interface(link);
     }
+    pid1.timeline = tl;
     pid1.run()
 }
 

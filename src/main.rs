@@ -24,11 +24,13 @@ mod pid1;
 mod reaper;
 mod shutdown;
 mod status;
+mod timeline;
 mod uevent;
 
 const USAGE: &str =
     "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]
        qinit status
+       qinit analyze
        qinit poweroff|reboot|halt";
 
 fn main() {
@@ -39,6 +41,7 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("dhcp") => dhcp_tool::main(args.get(1..).unwrap_or(&[])),
         Some("status") => status::main(),
+        Some("analyze") => timeline::analyze(),
         Some("poweroff") => shutdown::request(shutdown::Kind::PowerOff),
         Some("reboot") => shutdown::request(shutdown::Kind::Reboot),
         Some("halt") => shutdown::request(shutdown::Kind::Halt),

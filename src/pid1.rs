@@ -23,6 +23,8 @@ pub struct Pid1 {
     pub nl: Option<Netlink>,
     pub events: Option<LinkEvents>,
     pub hotplug: Option<crate::uevent::Hotplug>,
+    /// Filled by the boot; completed here with carrier, lease and shell, then saved.
+    pub timeline: crate::timeline::Timeline,
     pub netifs: Vec<NetIf>,
     /// Where leases publish their names (host name, /etc files).
     pub publish: crate::net_config::Publish,
@@ -87,6 +89,7 @@ impl Pid1 {
             nl: None,
             events: None,
             hotplug: None,
+            timeline: crate::timeline::Timeline::default(),
             netifs: Vec::new(),
             publish: crate::net_config::Publish::default(),
             default_owner: DefaultOwner::default(),
@@ -186,7 +189,9 @@ impl Pid1 {
                 if let Ok(l) = nl.link(&name)
                     && l.carrier
                 {
-                    let _ = n.carrier(nl, uptime(), true);
+                    let now = uptime();
+                    self.timeline.mark("carrier", now);
+                    let _ = n.carrier(nl, now, true);
                 }
                 info!("{name}: DHCP started");
                 self.netifs.push(n);
@@ -220,7 +225,11 @@ impl Pid1 {
                 );
             }
         }
+        let first = !self.foreground.started_once();
         self.foreground.start(now, &self.tty);
+        if first {
+            self.finish_timeline(now);
+        }
     }
 
     fn reap(&mut self, now: Instant) {
@@ -233,8 +242,36 @@ impl Pid1 {
         }
     }
 
+    /// The boot is over when the shell (or appliance) first starts: one block on the
+    /// console, and /run/qinit/boot.json for `qinit analyze` and the benchmark.
+    fn finish_timeline(&mut self, now: Instant) {
+        let name = if self.cfg.exec.is_some() {
+            "appliance"
+        } else {
+            "shell"
+        };
+        self.timeline.mark(name, now);
+        info!("{}", self.timeline.summary());
+        let written = self.timeline.to_json().and_then(|json| {
+            std::fs::create_dir_all(crate::status::STATE_DIR)
+                .and_then(|()| {
+                    crate::etc_files::write_atomic(
+                        std::path::Path::new(crate::timeline::BOOT_JSON),
+                        &json,
+                    )
+                })
+                .map_err(|e| format!("{}: {e}", crate::timeline::BOOT_JSON))
+        });
+        if let Err(e) = written {
+            info!("{e}");
+        }
+    }
+
     fn outcomes(&mut self, outcomes: Vec<Outcome>) {
         for o in outcomes {
+            if matches!(o, Outcome::Bound(_)) {
+                self.timeline.mark("lease", uptime());
+            }
             if o == Outcome::Lost && !self.has_lease() {
                 // Keep the files true: no lease, no leased address in /etc/hosts.
                 let publish = crate::net_config::Publish {
@@ -358,7 +395,12 @@ impl Pid1 {
                 let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
                 for link in changes {
                     match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
-                        Some(n) => outs.extend(n.carrier(nl, now, link.carrier)),
+                        Some(n) => {
+                            if link.carrier {
+                                self.timeline.mark("carrier", now);
+                            }
+                            outs.extend(n.carrier(nl, now, link.carrier))
+                        }
                         None if crate::boot::is_dhcp_candidate(&link)
                             && !self.known.contains(&link.index)
                             && !new_links.iter().any(|l: &Link| l.index == link.index) =>
