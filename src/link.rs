@@ -257,6 +257,12 @@ fn libc_eexist() -> i32 {
     nix::errno::Errno::EEXIST as i32
 }
 
+/// Turns IPv6 off or on for one interface (net.ipv6.conf.NAME.disable_ipv6).
+pub fn set_ipv6_disabled(name: &str, off: bool) -> Result<(), String> {
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    std::fs::write(&path, if off { "1" } else { "0" }).map_err(|e| format!("{path}: {e}"))
+}
+
 /// Link events (RTNLGRP_LINK): how carrier changes reach the event loop, with no polling.
 pub struct LinkEvents {
     sock: Socket,

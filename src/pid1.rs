@@ -33,6 +33,8 @@ pub struct Pid1 {
     statics: Vec<(Link, crate::dhcp::lease::Lease)>,
     /// Every interface already planned (by index), down ones included.
     known: Vec<u32>,
+    /// Interfaces whose IPv6 waits for their lease (see `start_dhcp`).
+    ipv6_held: Vec<String>,
     pub tty: String,
     /// When DHCP started: the shell waits for a lease until this plus the timeout.
     pub net_started: Instant,
@@ -95,6 +97,7 @@ impl Pid1 {
             default_owner: DefaultOwner::default(),
             statics: Vec::new(),
             known: Vec::new(),
+            ipv6_held: Vec::new(),
             tty,
             net_started: uptime(),
             foreground: Foreground::new(program, cfg_on_exit),
@@ -168,6 +171,14 @@ impl Pid1 {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
+        // IPv6 waits until the lease: when the carrier comes, IPv6 joins its multicast
+        // groups, the driver rewrites its receive control register, and qemu's e1000
+        // then refuses every frame for a second, the OFFER among them. Held back, the
+        // lease comes milliseconds after carrier; IPv6 starts right after it (or when
+        // the shell starts without one).
+        if crate::link::set_ipv6_disabled(&link.name, true).is_ok() {
+            self.ipv6_held.push(link.name.clone());
+        }
         if let Err(e) = nl.set_up(&link) {
             info!("{e}");
         }
@@ -226,6 +237,9 @@ impl Pid1 {
             }
         }
         let first = !self.foreground.started_once();
+        if first {
+            self.release_ipv6(|_| true);
+        }
         self.foreground.start(now, &self.tty);
         if first {
             self.finish_timeline(now);
@@ -267,7 +281,29 @@ impl Pid1 {
         }
     }
 
+    /// Gives IPv6 back to the held interfaces that `done` says are done waiting.
+    fn release_ipv6(&mut self, done: impl Fn(&str) -> bool) {
+        let (now_free, still): (Vec<String>, Vec<String>) = std::mem::take(&mut self.ipv6_held)
+            .into_iter()
+            .partition(|n| done(n));
+        self.ipv6_held = still;
+        for name in now_free {
+            if let Err(e) = crate::link::set_ipv6_disabled(&name, false) {
+                info!("{e}");
+            }
+        }
+    }
+
     fn outcomes(&mut self, outcomes: Vec<Outcome>) {
+        if outcomes.iter().any(|o| matches!(o, Outcome::Bound(_))) {
+            let bound: Vec<String> = self
+                .netifs
+                .iter()
+                .filter(|n| n.lease().is_some())
+                .map(|n| n.link.name.clone())
+                .collect();
+            self.release_ipv6(|name| bound.iter().any(|b| b == name));
+        }
         for o in outcomes {
             if matches!(o, Outcome::Bound(_)) {
                 self.timeline.mark("lease", uptime());
