@@ -61,10 +61,10 @@ fn entry(line: usize, fields: &[&str]) -> Result<Entry, String> {
     };
     Ok(Entry {
         line,
-        spec: unescape(spec),
-        file: unescape(file),
-        vfstype: unescape(vfstype),
-        options: unescape(options)
+        spec: crate::mounts::unescape(spec),
+        file: crate::mounts::unescape(file),
+        vfstype: crate::mounts::unescape(vfstype),
+        options: crate::mounts::unescape(options)
             .split(',')
             .filter(|o| !o.is_empty())
             .map(str::to_string)
@@ -72,29 +72,6 @@ fn entry(line: usize, fields: &[&str]) -> Result<Entry, String> {
         freq: number(0, "the dump field")?,
         passno: number(1, "the pass field")?,
     })
-}
-
-/// getmntent(3)'s escapes: a backslash and three octal digits stand for one byte.
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'\\'
-            && let Some(digits) = b.get(i + 1..i + 4)
-            && digits.iter().all(|d| (b'0'..=b'7').contains(d))
-            && let Some(v) = std::str::from_utf8(digits)
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(c);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The options mount(8) acts on itself and never passes to the kernel.
@@ -573,7 +550,7 @@ pub fn mount_all(path: &Path) -> Vec<String> {
         let present = std::fs::read_to_string("/proc/self/mounts")
             .map(|t| crate::mounts::mounted_targets(&t))
             .unwrap_or_default();
-        if present.iter().any(|t| unescape(t) == m.target) {
+        if present.contains(&m.target) {
             debug!("fstab {at}: already mounted");
             continue;
         }
@@ -639,8 +616,8 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn octal_escapes_decode_and_stray_backslashes_stay() {
-        assert_eq!(unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
-        assert_eq!(unescape("x\\09y\\04"), "x\\09y\\04");
+        assert_eq!(crate::mounts::unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
+        assert_eq!(crate::mounts::unescape("x\\09y\\04"), "x\\09y\\04");
     }
 
     #[test]

@@ -71,13 +71,36 @@ fn table() -> [Spec; 7] {
     ]
 }
 
-/// Mount points listed in /proc/self/mounts (second field), octal escapes left as they are.
+/// Mount points listed in /proc/self/mounts (second field), escapes undone.
 pub fn mounted_targets(mounts: &str) -> Vec<String> {
     mounts
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
-        .map(str::to_string)
+        .map(unescape)
         .collect()
+}
+
+/// getmntent(3)'s escapes: a backslash and three octal digits stand for one byte.
+pub fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'\\'
+            && let Some(digits) = b.get(i + 1..i + 4)
+            && digits.iter().all(|d| (b'0'..=b'7').contains(d))
+            && let Some(v) = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Mounts the table. Returns one error line per failure; a mount already present is

@@ -58,32 +58,9 @@ pub fn unmount_order(mounts: &str) -> Vec<String> {
     let mut targets: Vec<String> = crate::mounts::mounted_targets(mounts)
         .into_iter()
         .filter(|t| t != "/")
-        .map(|t| unescape_octal(&t))
         .collect();
     targets.reverse();
     targets
-}
-
-/// /proc/self/mounts writes space, tab, newline and backslash as \040 and the like.
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'\\'
-            && let Some(oct) = b.get(i + 1..i + 4)
-            && let Some(v) = std::str::from_utf8(oct)
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(c);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 const PF_KTHREAD: u64 = 0x0020_0000;
