@@ -221,3 +221,32 @@ fn two_nics_with_ip_dhcp_get_two_leases_and_one_default_route() {
     });
     checks.finish();
 }
+
+#[test]
+fn static_ip_on_user_networking_reaches_the_gateway() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let mut guest = Guest::boot(
+        "static-user",
+        &images,
+        "ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off:10.0.2.3",
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    guest.wait_shell();
+    let mut checks = Checks::new("static-user");
+    let ping = guest.run("ping -c 3 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2:\n{ping}")
+    });
+    let addr = guest.run("ip -4 addr show eth0");
+    checks.check(addr.contains("inet 10.0.2.50/24"), || {
+        format!("eth0:\n{addr}")
+    });
+    checks.check(!guest.log().contains("dhcp eth0"), || {
+        "no DHCP with a static ip= line".to_owned()
+    });
+    checks.finish();
+}
