@@ -40,7 +40,8 @@ fn read_config() -> (Config, Vec<String>) {
     }
 }
 
-fn load_modules(cfg: &Config) -> ((), Vec<String>) {
+/// Coldplug for the devices `only` selects; with `extra`, then qinit.modules too.
+fn load_modules(cfg: &Config, only: fn(&str) -> bool, extra: bool) -> ((), Vec<String>) {
     let mut errors = Vec::new();
     let dir = match modules::module_dir() {
         Ok(d) => d,
@@ -54,12 +55,14 @@ fn load_modules(cfg: &Config) -> ((), Vec<String>) {
         &deps,
         &builtin,
         std::time::Duration::from_secs(5),
+        only,
     );
     errors.extend(errs);
     if !loaded.is_empty() {
         info!("coldplug: loaded {}", loaded.join(" "));
     }
-    for name in &cfg.modules {
+    let extras: &[String] = if extra { &cfg.modules } else { &[] };
+    for name in extras {
         match modules::load(&dir, &deps, &builtin, name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
             Ok(modules::Loaded::Builtin) => info!("module {name}: built into the kernel"),
@@ -126,12 +129,10 @@ pub fn boot() -> ! {
     step(&mut tl, "host name", || {
         ((), crate::net_config::publish(&publish, None, ""))
     });
-    step(&mut tl, "modules", || load_modules(&cfg));
-    step(&mut tl, "fstab", || {
-        (
-            (),
-            crate::fstab::mount_all(std::path::Path::new("/etc/fstab")),
-        )
+    // NIC drivers first: a link takes seconds to come up after it is set up, and the
+    // other drivers load meanwhile.
+    step(&mut tl, "network drivers", || {
+        load_modules(&cfg, crate::modalias::is_network_device, false)
     });
 
     let tty = console::console_tty(cfg.console.as_deref());
@@ -161,15 +162,23 @@ pub fn boot() -> ! {
     });
     pid1.nl = nl;
     pid1.events = events;
-    // Open after coldplug: devices seen from here on come as uevents.
-    pid1.hotplug = crate::uevent::Hotplug::open()
-        .map_err(|e| info!("hotplug: {e}"))
-        .ok();
     pid1.publish = publish;
     pid1.net_started = uptime();
     for link in links {
         pid1.add_interface(link);
     }
+    step(&mut tl, "modules", || load_modules(&cfg, |_| true, true));
+    step(&mut tl, "fstab", || {
+        (
+            (),
+            crate::fstab::mount_all(std::path::Path::new("/etc/fstab")),
+        )
+    });
+    // Open after coldplug: devices seen from here on come as uevents. A NIC whose driver
+    // the second coldplug loaded is picked up by the link events.
+    pid1.hotplug = crate::uevent::Hotplug::open()
+        .map_err(|e| info!("hotplug: {e}"))
+        .ok();
     pid1.timeline = tl;
     pid1.run()
 }
