@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Boot speed and size: qinit against busybox init + udhcpc, same kernel and modules.
+#   qemu/bench.sh [N]   boot each image N times (default 10), alternating, under TCG
+# Environment:
+#   CSV=path    every boot's figures (default out/bench.csv)
+#   SVG=path    timeline of the median boot of each image (default out/boot-timeline.svg)
+#   LOGS=dir    the console logs (default out/bench-logs)
+#   BASELINE=classic|tuned   classic (default): busybox init, udhcpc and the classic
+#               script, as commonly set up; tuned: eth0 brought up in qinit's order
+#               (IPv6 held until the lease, DISCOVER after carrier; see /etc/start there)
+# The baseline is out/stage (the same busybox, modules and /etc) with busybox init as
+# /init and the files in qemu/bench/busybox/ (inittab, /etc/start, udhcpc's script)
+# instead of qinit. Both images get qemu/bench/shell-marker appended to /etc/profile
+# (for qinit as a second cpio archive after out/initramfs.cpio.gz). The driver
+# (qemu/bench/boot.py) types commands on the serial console; report.py reads the logs.
+# Needs root (as build.sh does: device nodes in the image).
+set -eu
+
+N=${1:-10}
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+OUT=$ROOT/out
+STAGE=$OUT/stage
+BENCH=$ROOT/qemu/bench
+CSV=${CSV:-$OUT/bench.csv}
+SVG=${SVG:-$OUT/boot-timeline.svg}
+LOGS=${LOGS:-$OUT/bench-logs}
+QINIT=$ROOT/target/x86_64-unknown-linux-gnu/release/qinit
+BASELINE=${BASELINE:-classic}
+
+say() { echo "bench: $*"; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+case $N in ''|*[!0-9]*|0) die "usage: $0 [N]  (N a positive number of boots per image)" ;; esac
+case $BASELINE in
+    classic) TITLE="busybox init + udhcpc" ;;
+    tuned) TITLE="busybox, tuned" ;;
+    *) die "BASELINE=$BASELINE: classic or tuned" ;;
+esac
+[ "$(id -u)" = 0 ] || die "needs root (device nodes in the baseline image)"
+command -v python3 >/dev/null || die "python3 not found"
+
+mkdir -p "$LOGS" "$(dirname "$CSV")" "$(dirname "$SVG")"
+say "./build.sh (output in ${LOGS#"$ROOT"/}/build.log)"
+"$ROOT/build.sh" > "$LOGS/build.log" 2>&1 || { tail -20 "$LOGS/build.log"; die "./build.sh failed"; }
+
+# A build with other profile settings (cargo bloat, say) can leave debug info in it.
+if file "$QINIT" | grep -q 'not stripped'; then say "warning: $QINIT is not stripped"; fi
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# pack DIR FILE: the tree as a gzip -9 newc cpio, as build.sh packs the image.
+pack() {
+    (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9) > "$2"
+}
+
+say "qinit image: out/initramfs.cpio.gz + /etc/profile with the shell marker"
+mkdir -p "$TMP/qinit-extra/etc"
+cat "$STAGE/etc/profile" "$BENCH/shell-marker" > "$TMP/qinit-extra/etc/profile"
+pack "$TMP/qinit-extra" "$TMP/qinit-extra.cpio.gz"
+cat "$OUT/initramfs.cpio.gz" "$TMP/qinit-extra.cpio.gz" > "$TMP/qinit.cpio.gz"
+
+say "busybox image ($BASELINE): out/stage without qinit, /init -> busybox init, qemu/bench/busybox/etc"
+B=$TMP/busybox-root
+cp -a "$STAGE" "$B"
+rm -f "$B/init" "$B/bin/qinit"
+ln -s bin/busybox "$B/init"
+cp -a "$BENCH/busybox/." "$B/"
+chmod 755 "$B/etc/start" "$B/etc/udhcpc/default.script"
+cat "$STAGE/etc/profile" "$BENCH/shell-marker" > "$B/etc/profile"
+if [ "$BASELINE" = tuned ]; then touch "$B/etc/bench-tuned"; fi
+KVER=$(ls "$STAGE/lib/modules")
+# e1000 and its dependencies (none in Debian's kernel), the last listed loaded first.
+awk -v dir="/lib/modules/$KVER" '$1 ~ /\/e1000\.ko:$/ {
+        for (i = NF; i >= 2; i--) print dir "/" $i; sub(":$", "", $1); print dir "/" $1 }' \
+    "$STAGE/lib/modules/$KVER/modules.dep" > "$B/etc/bench-modules"
+[ -s "$B/etc/bench-modules" ] || die "e1000.ko not in out/stage/lib/modules/$KVER/modules.dep"
+say "  insmod $(tr '\n' ' ' < "$B/etc/bench-modules")"
+pack "$B" "$TMP/busybox.cpio.gz"
+
+rm -f "$LOGS"/qinit-*.log "$LOGS"/busybox-*.log
+say "$N boots of each image, alternating (TCG, about 10 s each)"
+failed=0
+for i in $(seq 1 "$N"); do
+    for image in qinit busybox; do
+        log=$LOGS/$image-$(printf %02d "$i").log
+        python3 "$BENCH/boot.py" "$OUT/vmlinuz" "$TMP/$image.cpio.gz" "$log" || failed=$((failed + 1))
+        python3 "$BENCH/report.py" line "$log"
+    done
+done
+[ "$failed" = 0 ] || say "warning: $failed boot(s) did not answer: see $LOGS"
+
+python3 "$BENCH/report.py" table "$LOGS" "$CSV" "$SVG" "$TITLE"
+
+row() { printf '%-34s %10s %12s\n' "$@"; }
+gz() { gzip -9c "$1" | wc -c; }
+# tree_gz DIR: the image's gzip -9 size without lib/modules (the same in both).
+tree_gz() {
+    (cd "$1" && find . -path ./lib/modules -prune -o -print | LC_ALL=C sort \
+        | cpio -o -H newc -R 0:0 --quiet | gzip -9 | wc -c)
+}
+echo
+row "Sizes, bytes" file "gzip -9"
+row "qinit binary (static)" "$(stat -c %s "$QINIT")" "$(gz "$QINIT")"
+row "busybox binary (static)" "$(stat -c %s /bin/busybox)" "$(gz /bin/busybox)"
+row "" "cpio.gz" "w/o modules"
+row "qinit image (out/initramfs)" "$(stat -c %s "$OUT/initramfs.cpio.gz")" "$(tree_gz "$STAGE")"
+row "busybox image ($BASELINE)" "$(stat -c %s "$TMP/busybox.cpio.gz")" "$(tree_gz "$B")"
+echo "(the qinit image also holds busybox, for the shell and its applets)"
+echo
+say "CSV: $CSV"
+say "SVG: $SVG"
+say "logs: $LOGS"
