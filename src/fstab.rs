@@ -280,69 +280,7 @@ fn known_filesystems(text: &str) -> HashSet<String> {
         .collect()
 }
 
-/// A filesystem identified by its superblock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Volume {
-    kind: &'static str,
-    label: String,
-    uuid: String,
-}
-
-/// Bytes a probe reads from the start of a device: the ext superblock ends at 2048.
-const PROBE_BYTES: usize = 2048;
-
-/// Identifies an ext2/3/4 or FAT filesystem from its first `PROBE_BYTES` bytes.
-fn identify(head: &[u8]) -> Option<Volume> {
-    // ext2/3/4: superblock at 1024, magic 0xEF53 at +0x38, UUID at +0x68, name at +0x78.
-    if head.get(0x438..0x43a) == Some(&[0x53, 0xef][..]) {
-        let mut uuid = String::new();
-        for (i, b) in head.get(0x468..0x478)?.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                uuid.push('-');
-            }
-            uuid.push_str(&format!("{b:02x}"));
-        }
-        return Some(Volume {
-            kind: "ext",
-            label: text_field(head.get(0x478..0x488)?),
-            uuid,
-        });
-    }
-    // FAT: boot signature 55 AA; FAT32 has its volume id and label 0x1c bytes further in.
-    if head.get(510..512) != Some(&[0x55, 0xaa][..]) {
-        return None;
-    }
-    let base = if head.get(0x52..0x57) == Some(&b"FAT32"[..]) {
-        0x43
-    } else if head.get(0x36..0x39) == Some(&b"FAT"[..]) {
-        0x27
-    } else {
-        return None;
-    };
-    let id = head.get(base..base + 4)?;
-    let label = text_field(head.get(base + 4..base + 15)?);
-    let serial = u32::from_le_bytes([*id.first()?, *id.get(1)?, *id.get(2)?, *id.get(3)?]);
-    Some(Volume {
-        kind: "fat",
-        // mkfs.fat's "NO NAME" means none.
-        label: if label == "NO NAME" {
-            String::new()
-        } else {
-            label
-        },
-        uuid: format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff),
-    })
-}
-
-/// A fixed-size name: up to the first NUL, trailing blanks dropped.
-fn text_field(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default())
-        .trim_end()
-        .to_string()
-}
-
-fn matches(source: &Source, v: &Volume) -> bool {
+fn matches(source: &Source, v: &crate::blkid::Volume) -> bool {
     match source {
         Source::Label(l) => !v.label.is_empty() && v.label == *l,
         Source::Uuid(u) => v.uuid.eq_ignore_ascii_case(u),
@@ -413,13 +351,15 @@ fn probe_devices(source: &Source) -> Result<Option<String>, String> {
         .map_err(|e| format!("reading /sys/class/block: {e}"))?;
     for name in dir.flatten().map(|d| d.file_name()) {
         let dev = Path::new("/dev").join(&name);
-        let mut head = Vec::with_capacity(PROBE_BYTES);
-        let read = std::fs::File::open(&dev)
-            .and_then(|f| f.take(PROBE_BYTES as u64).read_to_end(&mut head));
+        let mut head = Vec::with_capacity(crate::blkid::PROBE_BYTES);
+        let read = std::fs::File::open(&dev).and_then(|f| {
+            f.take(crate::blkid::PROBE_BYTES as u64)
+                .read_to_end(&mut head)
+        });
         if read.is_err() {
             continue;
         }
-        if let Some(v) = identify(&head).filter(|v| matches(source, v)) {
+        if let Some(v) = crate::blkid::identify(&head).filter(|v| matches(source, v)) {
             let dev = dev.to_string_lossy().into_owned();
             debug!("fstab: {source} is {dev} ({} superblock)", v.kind);
             return Ok(Some(dev));
@@ -802,7 +742,7 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
     /// The first 2048 bytes of an ext4 image made by
     /// `mkfs.ext4 -L qdata -U 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0`, where they matter.
     fn ext4_head() -> Vec<u8> {
-        let mut head = vec![0u8; PROBE_BYTES];
+        let mut head = vec![0u8; crate::blkid::PROBE_BYTES];
         head[0x438..0x43a].copy_from_slice(&[0x53, 0xef]);
         head[0x468..0x478].copy_from_slice(&[
             0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2,
@@ -814,7 +754,7 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn ext_superblock_gives_label_and_uuid() {
-        let v = identify(&ext4_head()).unwrap();
+        let v = crate::blkid::identify(&ext4_head()).unwrap();
         assert_eq!(v.kind, "ext");
         assert_eq!(v.label, "qdata");
         assert_eq!(v.uuid, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
@@ -828,12 +768,12 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn fat_boot_sectors_give_label_and_volume_id() {
-        let mut fat32 = vec![0u8; PROBE_BYTES];
+        let mut fat32 = vec![0u8; crate::blkid::PROBE_BYTES];
         fat32[510..512].copy_from_slice(&[0x55, 0xaa]);
         fat32[0x52..0x5a].copy_from_slice(b"FAT32   ");
         fat32[0x43..0x47].copy_from_slice(&0x1234_abcd_u32.to_le_bytes());
         fat32[0x47..0x52].copy_from_slice(b"EFI        ");
-        let v = identify(&fat32).unwrap();
+        let v = crate::blkid::identify(&fat32).unwrap();
         assert_eq!(
             (v.kind, v.label.as_str(), v.uuid.as_str()),
             ("fat", "EFI", "1234-ABCD")
@@ -844,20 +784,9 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
         fat16[0x36..0x3e].copy_from_slice(b"FAT16   ");
         fat16[0x27..0x2b].copy_from_slice(&0x0000_0001_u32.to_le_bytes());
         fat16[0x2b..0x36].copy_from_slice(b"NO NAME    ");
-        let v = identify(&fat16).unwrap();
+        let v = crate::blkid::identify(&fat16).unwrap();
         assert_eq!((v.label.as_str(), v.uuid.as_str()), ("", "0000-0001"));
         // No label is never a match, even for an empty LABEL=.
         assert!(!matches(&Source::Label(String::new()), &v));
-    }
-
-    #[test]
-    fn unknown_or_short_data_is_no_filesystem() {
-        assert_eq!(identify(&[]), None);
-        assert_eq!(identify(&[0u8; PROBE_BYTES]), None);
-        let mut mbr = vec![0u8; 512];
-        mbr[510..512].copy_from_slice(&[0x55, 0xaa]);
-        assert_eq!(identify(&mbr), None);
-        // Magic present but the superblock cut short.
-        assert_eq!(identify(&ext4_head()[..0x440]), None);
     }
 }

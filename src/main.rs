@@ -1,6 +1,7 @@
 //! qinit: PID 1 for minimal Linux VMs when it is process 1, otherwise a tool
 //! (`qinit dhcp IFACE`, `qinit status`). This file only dispatches.
 
+mod blkid;
 mod boot;
 mod cmdline;
 mod config_file;
