@@ -118,7 +118,19 @@ fn microvm_with_virtio_mmio_gets_a_lease_and_its_disk_and_rng() {
         "-device",
         "virtio-blk-device,drive=d0",
     ];
+    // Under TCG this kernel sometimes stalls early on microvm (seen once in three boots,
+    // before /init runs, so before qinit exists): one more boot is allowed for that case
+    // only; everything qinit does is still checked on the boot that reaches /init.
     let mut guest = Guest::boot_with("microvm", &images, "", &Net::None, &args);
+    if guest
+        .try_expect("Run /init as init process", Duration::from_secs(40))
+        .is_none()
+    {
+        guest.note("the kernel stalled before /init; booting once more");
+        drop(guest);
+        guest = Guest::boot_with("microvm-2", &images, "", &Net::None, &args);
+        guest.expect("Run /init as init process");
+    }
     guest.expect("dhcp eth0: bound 10.0.2.15/24");
     guest.wait_shell();
     let mut checks = Checks::new("microvm");
