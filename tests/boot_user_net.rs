@@ -20,16 +20,6 @@ fn has_entry(text: &str, first: &str, others: &[&str]) -> bool {
     })
 }
 
-/// Lines of `ps -o pid,ppid,stat,args` output whose state is Z (zombie).
-fn zombies(ps: &str) -> Vec<&str> {
-    ps.lines()
-        .filter(|line| {
-            let stat = line.split_whitespace().nth(2).unwrap_or_default();
-            stat.starts_with('Z') || line.contains("<defunct>")
-        })
-        .collect()
-}
-
 #[test]
 fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
     let Some(images) = common::images() else {
@@ -142,7 +132,7 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
     guest.run("sh -c 'sleep 1 &'");
     thread::sleep(Duration::from_secs(2));
     let ps = guest.run("ps -o pid,ppid,stat,args");
-    let found = zombies(&ps);
+    let found = common::zombies(&ps);
     checks.check(found.is_empty(), || {
         format!("an orphan that exited should have been reaped; zombies: {found:?}\n{ps}")
     });

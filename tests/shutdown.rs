@@ -290,16 +290,6 @@ fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
     checks.finish();
 }
 
-/// Lines of `ps -o pid,ppid,stat,args` output whose state is Z (zombie).
-fn zombies(ps: &str) -> Vec<&str> {
-    ps.lines()
-        .filter(|line| {
-            let stat = line.split_whitespace().nth(2).unwrap_or_default();
-            stat.starts_with('Z') || line.contains("<defunct>")
-        })
-        .collect()
-}
-
 /// Children that ended normally and that PID 1 reaped, as qinit.debug logs them.
 fn reaped(log: &str) -> usize {
     log.lines()
@@ -329,11 +319,11 @@ fn two_hundred_orphans_at_once_leave_no_zombie() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         ps = guest.run("sleep 3; ps -o pid,ppid,stat,args");
-        if !ps.contains("sleep 2") && zombies(&ps).is_empty() {
+        if !ps.contains("sleep 2") && common::zombies(&ps).is_empty() {
             break;
         }
     }
-    let found = zombies(&ps);
+    let found = common::zombies(&ps);
     checks.check(found.is_empty(), || {
         format!("every orphan should have been reaped; zombies: {found:?}\n{ps}")
     });

@@ -769,3 +769,13 @@ pub fn images_with_files(images: &Images, dir: &TempDir, files: &[(&str, &str)])
         initrd: path,
     }
 }
+
+/// Lines of `ps -o pid,ppid,stat,args` output whose state is Z (zombie).
+pub fn zombies(ps: &str) -> Vec<&str> {
+    ps.lines()
+        .filter(|line| {
+            let stat = line.split_whitespace().nth(2).unwrap_or_default();
+            stat.starts_with('Z') || line.contains("<defunct>")
+        })
+        .collect()
+}
