@@ -21,6 +21,7 @@ mod names;
 mod net_config;
 mod net_plan;
 mod netif;
+mod phy;
 mod pid1;
 mod reaper;
 mod shutdown;

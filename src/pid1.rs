@@ -35,6 +35,9 @@ pub struct Pid1 {
     known: Vec<u32>,
     /// Interfaces whose IPv6 waits for their lease (see `start_dhcp`).
     ipv6_held: Vec<String>,
+    /// Interfaces left down until their PHY has link (see `crate::phy`), with their
+    /// plan and when the wait began.
+    phy_held: Vec<(Link, Plan, Instant)>,
     pub tty: String,
     /// When DHCP started: the shell waits for a lease until this plus the timeout.
     pub net_started: Instant,
@@ -98,6 +101,7 @@ impl Pid1 {
             statics: Vec::new(),
             known: Vec::new(),
             ipv6_held: Vec::new(),
+            phy_held: Vec::new(),
             tty,
             net_started: uptime(),
             foreground: Foreground::new(program, cfg_on_exit),
@@ -122,6 +126,19 @@ impl Pid1 {
         }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
+        if plan != Plan::Off && crate::phy::should_hold(&link.name) {
+            info!(
+                "{}: set up once its PHY has link (within {} s): its driver notices a link only every 2 s once up",
+                link.name,
+                crate::phy::HOLD_AT_MOST.as_secs()
+            );
+            self.phy_held.push((link, plan, uptime()));
+            return;
+        }
+        self.carry_out(link, plan);
+    }
+
+    fn carry_out(&mut self, link: Link, plan: Plan) {
         match plan {
             Plan::Off => info!("{}: left down (ip=)", link.name),
             Plan::Dhcp => self.start_dhcp(link),
@@ -211,9 +228,36 @@ impl Pid1 {
         }
     }
 
+    /// Carries out the plans of held interfaces whose PHY has link, or whose wait is over.
+    fn release_phy_held(&mut self, now: Instant) {
+        let mut ready = Vec::new();
+        for (i, (link, _, since)) in self.phy_held.iter().enumerate() {
+            let waited = now.saturating_sub(*since);
+            match crate::phy::link_speed(&link.name) {
+                Ok(None) if waited < crate::phy::HOLD_AT_MOST => continue,
+                Ok(None) => info!(
+                    "{}: no PHY link after {}; setting it up anyway",
+                    link.name,
+                    crate::log::ms(waited)
+                ),
+                Ok(Some(speed)) => info!(
+                    "{}: PHY link at {speed} Mb/s after {}",
+                    link.name,
+                    crate::log::ms(waited)
+                ),
+                Err(e) => info!("{e}; setting it up"),
+            }
+            ready.push(i);
+        }
+        for i in ready.into_iter().rev() {
+            let (link, plan, _) = self.phy_held.remove(i);
+            self.carry_out(link, plan);
+        }
+    }
+
     /// The first start waits for a lease, within the DHCP timeout.
     fn first_start(&self, now: Instant) -> Instant {
-        if self.netifs.is_empty() || self.has_lease() {
+        if (self.netifs.is_empty() && self.phy_held.is_empty()) || self.has_lease() {
             now
         } else {
             self.net_started + self.cfg.dhcp_timeout
@@ -221,18 +265,23 @@ impl Pid1 {
     }
 
     fn start_foreground(&mut self, now: Instant) {
-        if !self.foreground.started_once() && !self.netifs.is_empty() && !self.has_lease() {
+        let waiting = !self.netifs.is_empty() || !self.phy_held.is_empty();
+        if !self.foreground.started_once() && waiting && !self.has_lease() {
             for n in &self.netifs {
                 info!(
                     "dhcp {}: no lease after {}s ({}); starting the {}, DHCP goes on in the background",
                     n.link.name,
                     self.cfg.dhcp_timeout.as_secs_f64(),
                     n.why_no_lease().unwrap_or_default(),
-                    if self.cfg.exec.is_some() {
-                        "appliance"
-                    } else {
-                        "shell"
-                    }
+                    self.foreground_name()
+                );
+            }
+            for (link, _, _) in &self.phy_held {
+                info!(
+                    "{}: no lease after {}s (no PHY link yet, still down); starting the {}",
+                    link.name,
+                    self.cfg.dhcp_timeout.as_secs_f64(),
+                    self.foreground_name()
                 );
             }
         }
@@ -243,6 +292,14 @@ impl Pid1 {
         self.foreground.start(now, &self.tty);
         if first {
             self.finish_timeline(now);
+        }
+    }
+
+    fn foreground_name(&self) -> &'static str {
+        if self.cfg.exec.is_some() {
+            "appliance"
+        } else {
+            "shell"
         }
     }
 
@@ -259,12 +316,7 @@ impl Pid1 {
     /// The boot is over when the shell (or appliance) first starts: one block on the
     /// console, and /run/qinit/boot.json for `qinit analyze` and the benchmark.
     fn finish_timeline(&mut self, now: Instant) {
-        let name = if self.cfg.exec.is_some() {
-            "appliance"
-        } else {
-            "shell"
-        };
-        self.timeline.mark(name, now);
+        self.timeline.mark(self.foreground_name(), now);
         info!("{}", self.timeline.summary());
         let written = self.timeline.to_json().and_then(|json| {
             std::fs::create_dir_all(crate::status::STATE_DIR)
@@ -343,6 +395,9 @@ impl Pid1 {
         let mut buf = [0u8; 64];
         loop {
             let now = uptime();
+            if !self.phy_held.is_empty() {
+                self.release_phy_held(now);
+            }
             let first = self.first_start(now);
             if self.foreground.due(now, first).is_some_and(|t| t <= now) {
                 self.start_foreground(now);
@@ -362,6 +417,10 @@ impl Pid1 {
                 if let Some(t) = n.next_wakeup() {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
                 }
+            }
+            if !self.phy_held.is_empty() {
+                let t = now + crate::phy::POLL_EVERY;
+                wake = Some(wake.map_or(t, |w| w.min(t)));
             }
             if self.signals.is_none() {
                 let t = now + Duration::from_secs(1);

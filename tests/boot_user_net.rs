@@ -42,6 +42,14 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
     checks.check(!log.contains("no lease after"), || {
         "qemu's DHCP server answers at once, yet qinit gave up waiting for a lease".to_owned()
     });
+    // e1000 is set up only once its PHY has finished autonegotiation (src/phy.rs).
+    let phy = log.find("qinit: eth0: PHY link at 1000 Mb/s after");
+    let started = log.find("qinit: eth0: DHCP started");
+    checks.check(phy.is_some() && phy < started, || {
+        "eth0 (e1000) should be set up after `qinit: eth0: PHY link at 1000 Mb/s after ...`, \
+         before `eth0: DHCP started`"
+            .to_owned()
+    });
 
     let addr = guest.run("ip -4 addr show eth0");
     checks.check(addr.contains("10.0.2.15/24"), || {
@@ -188,5 +196,54 @@ fn dhcp_hostname_domain_and_search_land_in_hostname_hosts_and_resolv_conf() {
         format!("/etc/resolv.conf should name qemu's DNS server 10.0.2.3:\n{resolv}")
     });
     guest.note("done");
+    checks.finish();
+}
+
+/// With no link partner (qemu's `set_link n0 off` before the driver loads), e1000 is
+/// not held down for ever: it is set up after the PHY wait, the shell comes without a
+/// lease, and plugging the cable in later gets one.
+#[test]
+fn e1000_without_a_link_partner_is_set_up_after_the_wait_and_leases_once_plugged() {
+    let Some(images) = common::images() else {
+        return;
+    };
+    let net = Net::User {
+        options: String::new(),
+    };
+    let mut guest = Guest::boot("unplugged", &images, "qinit.dhcp_timeout=2", &net);
+    let mut checks = Checks::new("unplugged");
+    guest.monitor("set_link n0 off");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+
+    let gave_up = guest.try_expect("qinit: eth0: no PHY link after", Duration::from_secs(90));
+    checks.check(gave_up.is_some(), || {
+        "with the cable out, qinit should say `eth0: no PHY link after ...; setting it up \
+         anyway`"
+            .to_owned()
+    });
+    guest.expect("qinit: eth0: DHCP started");
+    guest.wait_shell();
+    let log = guest.log();
+    checks.check(log.contains("no lease after"), || {
+        "the shell should start without a lease, saying why".to_owned()
+    });
+    let up = guest.run("cat /sys/class/net/eth0/operstate /sys/class/net/eth0/flags");
+    checks.check(up.contains("down") && up.contains("0x1003"), || {
+        format!("eth0 should be up (flags 0x1003) with no carrier (operstate down):\n{up}")
+    });
+
+    guest.monitor("set_link n0 on");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+    let bound = guest.try_expect("dhcp eth0: bound 10.0.2.15/24", Duration::from_secs(60));
+    checks.check(bound.is_some(), || {
+        "after `set_link n0 on` the carrier should come and eth0 get its lease".to_owned()
+    });
+    guest.wait_shell();
+    let ping = guest.run("ping -c 1 10.0.2.2");
+    checks.check(ping.contains(", 0% packet loss"), || {
+        format!("the gateway should answer once plugged in:\n{ping}")
+    });
     checks.finish();
 }

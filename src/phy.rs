@@ -1,0 +1,127 @@
+//! Whether a link that is still down already has a link partner, as its driver reads
+//! the PHY (the ethtool ioctl, ETHTOOL_GSET).
+//!
+//! Why: e1000 checks its link from a watchdog that, once the interface is up, runs
+//! every two seconds, and the interrupt that reports a finished autonegotiation cannot
+//! bring that run forward. Set up while autonegotiation is still going (qemu's model
+//! takes 500 ms from the driver's probe), the carrier shows at the next run, about two
+//! seconds later; set up after it, the first run sees the link at once. So for such a
+//! driver the interface is set up when the PHY reports link, or after `HOLD_AT_MOST`.
+
+use std::time::Duration;
+
+/// Drivers whose carrier lags like that.
+const LAGGING_DRIVERS: &[&str] = &["e1000"];
+
+/// The longest a link is held down waiting for its PHY (a cable may be unplugged).
+pub const HOLD_AT_MOST: Duration = Duration::from_secs(3);
+
+/// How often a held link's PHY is asked.
+pub const POLL_EVERY: Duration = Duration::from_millis(5);
+
+const ETHTOOL_GSET: u32 = 0x0000_0001;
+
+/// struct ethtool_cmd (linux/ethtool.h), the legacy link settings the ioctl fills in.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolCmd {
+    cmd: u32,
+    supported: u32,
+    advertising: u32,
+    speed: u16,
+    duplex: u8,
+    port: u8,
+    phy_address: u8,
+    transceiver: u8,
+    autoneg: u8,
+    mdio_support: u8,
+    maxtxpkt: u32,
+    maxrxpkt: u32,
+    speed_hi: u16,
+    eth_tp_mdix: u8,
+    eth_tp_mdix_ctrl: u8,
+    lp_advertising: u32,
+    reserved: [u32; 2],
+}
+
+/// Mb/s, or None while the driver has no link (SPEED_UNKNOWN, or 0).
+fn speed(cmd: &EthtoolCmd) -> Option<u32> {
+    let s = (u32::from(cmd.speed_hi) << 16) | u32::from(cmd.speed);
+    (s != 0 && s != u32::MAX).then_some(s)
+}
+
+nix::ioctl_readwrite_bad!(siocethtool, nix::libc::SIOCETHTOOL, nix::libc::ifreq);
+
+/// The PHY's speed in Mb/s if it has link now, None if not; an error if the driver
+/// does not say.
+pub fn link_speed(iface: &str) -> Result<Option<u32>, String> {
+    let ctx = |e: &dyn std::fmt::Display| format!("{iface}: ethtool link settings: {e}");
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+        .map_err(|e| ctx(&e))?;
+    let mut cmd = EthtoolCmd {
+        cmd: ETHTOOL_GSET,
+        ..EthtoolCmd::default()
+    };
+    // SAFETY: an all-zero ifreq is valid (a name of NULs, a null union).
+    let mut req: nix::libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = iface.as_bytes();
+    if name.len() >= req.ifr_name.len() {
+        return Err(ctx(&"name too long"));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(name) {
+        *d = *s as nix::libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = std::ptr::from_mut(&mut cmd).cast();
+    // SAFETY: SIOCETHTOOL reads the name and writes at most size_of::<EthtoolCmd>()
+    // bytes through ifru_data for ETHTOOL_GSET; both live until the call returns.
+    unsafe { siocethtool(std::os::fd::AsRawFd::as_raw_fd(&sock), &mut req) }
+        .map_err(|e| ctx(&e))?;
+    Ok(speed(&cmd))
+}
+
+/// The driver bound to an interface (the name of /sys/class/net/IFACE/device/driver).
+pub fn driver(iface: &str) -> Option<String> {
+    let target = std::fs::read_link(format!("/sys/class/net/{iface}/device/driver")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Whether setting `iface` up should wait for its PHY: its driver lags, the driver can
+/// tell, and the PHY has no link yet.
+pub fn should_hold(iface: &str) -> bool {
+    driver(iface).is_some_and(|d| LAGGING_DRIVERS.contains(&d.as_str()))
+        && matches!(link_speed(iface), Ok(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ethtool_cmd_has_the_kernel_layout() {
+        assert_eq!(std::mem::size_of::<EthtoolCmd>(), 44);
+    }
+
+    #[test]
+    fn speed_unknown_is_no_link() {
+        let mut c = EthtoolCmd {
+            speed: 0xffff,
+            speed_hi: 0xffff,
+            ..EthtoolCmd::default()
+        };
+        assert_eq!(speed(&c), None);
+        c.speed = 0;
+        c.speed_hi = 0;
+        assert_eq!(speed(&c), None);
+        c.speed = 1000;
+        assert_eq!(speed(&c), Some(1000));
+        c.speed = 0x86a0; // 100000 Mb/s: 0x0001_86a0
+        c.speed_hi = 1;
+        assert_eq!(speed(&c), Some(100_000));
+    }
+
+    #[test]
+    fn loopback_has_no_driver_to_wait_for() {
+        assert!(!should_hold("lo"));
+        assert!(link_speed("no-such-iface0").is_err());
+    }
+}
