@@ -2,9 +2,16 @@
 # Boot speed and size: qinit against busybox init + udhcpc, same kernel and modules.
 #   qemu/bench.sh [N]   boot each image N times (default 10), alternating, under TCG
 # Environment:
-#   CSV=path    every boot's figures (default out/bench.csv)
-#   SVG=path    timeline of the median boot of each image (default out/boot-timeline.svg)
-#   LOGS=dir    the console logs (default out/bench-logs)
+#   NIC=e1000|virtio   the guest's network card: e1000 (default, -device e1000) or virtio
+#               (-device virtio-net-pci; the baseline insmods virtio_pci, unless built in,
+#               and virtio_net with their dependencies, as it does e1000). virtio_net logs
+#               neither probe nor link: its "eth0 probed" row stays empty, and carrier is
+#               qinit's own "eth0: carrier up" (the baseline's only with BASELINE=tuned,
+#               which waits for it and says when)
+#   CSV=path    every boot's figures (default out/bench.csv; out/bench-virtio.csv for virtio)
+#   SVG=path    timeline of the median boot of each image (default out/boot-timeline.svg;
+#               out/boot-timeline-virtio.svg for virtio)
+#   LOGS=dir    the console logs (default out/bench-logs; out/bench-logs-virtio for virtio)
 #   BASELINE=classic|tuned   classic (default): busybox init, udhcpc and the classic
 #               script, as commonly set up; tuned: eth0 brought up in qinit's order
 #               (IPv6 held until the lease, DISCOVER after carrier; see /etc/start there)
@@ -16,19 +23,27 @@
 # Needs root (as build.sh does: device nodes in the image).
 set -eu
 
+say() { echo "bench: $*"; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
 N=${1:-10}
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 OUT=$ROOT/out
 STAGE=$OUT/stage
 BENCH=$ROOT/qemu/bench
-CSV=${CSV:-$OUT/bench.csv}
-SVG=${SVG:-$OUT/boot-timeline.svg}
-LOGS=${LOGS:-$OUT/bench-logs}
+NIC=${NIC:-e1000}
+# NIC_MODULES: what the baseline loads for the card, in this order (each after the
+# dependencies modules.dep gives it); SUFFIX keeps the default outputs of each card apart.
+case $NIC in
+    e1000) NIC_MODULES="e1000" SUFFIX="" ;;
+    virtio) NIC_MODULES="virtio_pci virtio_net" SUFFIX="-virtio" ;;
+    *) die "NIC=$NIC: e1000 or virtio" ;;
+esac
+CSV=${CSV:-$OUT/bench$SUFFIX.csv}
+SVG=${SVG:-$OUT/boot-timeline$SUFFIX.svg}
+LOGS=${LOGS:-$OUT/bench-logs$SUFFIX}
 QINIT=$ROOT/target/x86_64-unknown-linux-gnu/release/qinit
 BASELINE=${BASELINE:-classic}
-
-say() { echo "bench: $*"; }
-die() { echo "bench: error: $*" >&2; exit 1; }
 
 case $N in ''|*[!0-9]*|0) die "usage: $0 [N]  (N a positive number of boots per image)" ;; esac
 case $BASELINE in
@@ -69,13 +84,40 @@ cp -a "$BENCH/busybox/." "$B/"
 chmod 755 "$B/etc/start" "$B/etc/udhcpc/default.script"
 cat "$STAGE/etc/profile" "$BENCH/shell-marker" > "$B/etc/profile"
 if [ "$BASELINE" = tuned ]; then touch "$B/etc/bench-tuned"; fi
+if [ "$NIC" != e1000 ]; then touch "$B/etc/bench-virtio"; fi  # no e1000 autonegotiation
 KVER=$(ls "$STAGE/lib/modules")
-# e1000 and its dependencies (none in Debian's kernel), the last listed loaded first.
-awk -v dir="/lib/modules/$KVER" '$1 ~ /\/e1000\.ko:$/ {
-        for (i = NF; i >= 2; i--) print dir "/" $i; sub(":$", "", $1); print dir "/" $1 }' \
-    "$STAGE/lib/modules/$KVER/modules.dep" > "$B/etc/bench-modules"
-[ -s "$B/etc/bench-modules" ] || die "e1000.ko not in out/stage/lib/modules/$KVER/modules.dep"
-say "  insmod $(tr '\n' ' ' < "$B/etc/bench-modules")"
+MODDIR=$STAGE/lib/modules/$KVER
+# The card's modules not built into the kernel (e1000: e1000; virtio: virtio_pci, a module
+# in Debian's kernel, then virtio_net), each after its dependencies, the last listed in
+# modules.dep loaded first, each once (virtio and virtio_ring serve both).
+load=""
+for m in $NIC_MODULES; do
+    if grep -Eq "/$m\.ko(\.[a-z]+)?\$" "$MODDIR/modules.builtin" 2>/dev/null; then
+        say "  $m is built into the kernel"
+    else
+        load="$load $m"
+    fi
+done
+awk -v dir="/lib/modules/$KVER" -v want="$load" '
+    function name(path) { sub(":$", "", path); sub(".*/", "", path); sub("\\.ko(\\.[a-z]+)?$", "", path)
+        gsub("-", "_", path); return path }
+    { deps[name($1)] = $0 }
+    function add(path) { sub(":$", "", path); if (!(path in done)) { done[path] = 1; print dir "/" path } }
+    END {
+        n = split(want, w, " ")
+        for (j = 1; j <= n; j++) {
+            if (!(w[j] in deps)) { print w[j] ".ko not in modules.dep" > "/dev/stderr"; exit 1 }
+            k = split(deps[w[j]], f, " ")
+            for (i = k; i >= 2; i--) add(f[i])
+            add(f[1])
+        }
+    }' "$MODDIR/modules.dep" > "$B/etc/bench-modules" \
+    || die "$NIC_MODULES: not all in out/stage/lib/modules/$KVER/modules.dep"
+if [ -s "$B/etc/bench-modules" ]; then
+    say "  insmod $(tr '\n' ' ' < "$B/etc/bench-modules")"
+else
+    say "  insmod nothing: $NIC_MODULES built in"
+fi
 pack "$B" "$TMP/busybox.cpio.gz"
 
 rm -f "$LOGS"/qinit-*.log "$LOGS"/busybox-*.log
@@ -84,13 +126,14 @@ failed=0
 for i in $(seq 1 "$N"); do
     for image in qinit busybox; do
         log=$LOGS/$image-$(printf %02d "$i").log
-        python3 "$BENCH/boot.py" "$OUT/vmlinuz" "$TMP/$image.cpio.gz" "$log" || failed=$((failed + 1))
-        python3 "$BENCH/report.py" line "$log"
+        python3 "$BENCH/boot.py" "$OUT/vmlinuz" "$TMP/$image.cpio.gz" "$log" "$NIC" \
+            || failed=$((failed + 1))
+        python3 "$BENCH/report.py" line "$log" "$NIC"
     done
 done
 [ "$failed" = 0 ] || say "warning: $failed boot(s) did not answer: see $LOGS"
 
-python3 "$BENCH/report.py" table "$LOGS" "$CSV" "$SVG" "$TITLE"
+python3 "$BENCH/report.py" table "$LOGS" "$CSV" "$SVG" "$TITLE" "$NIC"
 
 row() { printf '%-34s %10s %12s\n' "$@"; }
 gz() { gzip -9c "$1" | wc -c; }

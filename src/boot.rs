@@ -41,7 +41,13 @@ fn read_config() -> (Config, Vec<String>) {
 }
 
 /// Coldplug for the devices `only` selects; with `extra`, then qinit.modules too.
-fn load_modules(cfg: &Config, only: fn(&str) -> bool, extra: bool) -> ((), Vec<String>) {
+/// `between` runs after each module.
+fn load_modules(
+    cfg: &Config,
+    only: fn(&str) -> bool,
+    extra: bool,
+    between: &mut dyn FnMut(),
+) -> ((), Vec<String>) {
     let mut errors = Vec::new();
     let dir = match modules::module_dir() {
         Ok(d) => d,
@@ -56,6 +62,7 @@ fn load_modules(cfg: &Config, only: fn(&str) -> bool, extra: bool) -> ((), Vec<S
         &builtin,
         std::time::Duration::from_secs(5),
         only,
+        between,
     );
     errors.extend(errs);
     if !loaded.is_empty() {
@@ -69,6 +76,7 @@ fn load_modules(cfg: &Config, only: fn(&str) -> bool, extra: bool) -> ((), Vec<S
             Ok(modules::Loaded::Already) => info!("module {name}: already loaded"),
             Err(e) => errors.push(e),
         }
+        between();
     }
     ((), errors)
 }
@@ -132,7 +140,7 @@ pub fn boot() -> ! {
     // NIC drivers first: a link takes seconds to come up after it is set up, and the
     // other drivers load meanwhile.
     step(&mut tl, "network drivers", || {
-        load_modules(&cfg, crate::modalias::is_network_device, false)
+        load_modules(&cfg, crate::modalias::is_network_device, false, &mut || {})
     });
 
     let tty = console::console_tty(cfg.console.as_deref());
@@ -167,7 +175,11 @@ pub fn boot() -> ! {
     for link in links {
         pid1.add_interface(link);
     }
-    step(&mut tl, "modules", || load_modules(&cfg, |_| true, true));
+    // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
+    // set up (virtio) has its OFFER in milliseconds.
+    step(&mut tl, "modules", || {
+        load_modules(&cfg, |_| true, true, &mut || pid1.serve_ready())
+    });
     step(&mut tl, "fstab", || {
         (
             (),
@@ -179,6 +191,10 @@ pub fn boot() -> ! {
     pid1.hotplug = crate::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
+    // Marks made while the interfaces were added (a carrier already up) go in too.
+    for m in std::mem::take(&mut pid1.timeline.marks) {
+        tl.marks.push(m);
+    }
     pid1.timeline = tl;
     pid1.run()
 }

@@ -377,7 +377,8 @@ impl Progress {
 /// Loads the modules that the devices under `sys_root` ask for, per
 /// `<dir>/modules.alias`, and repeats while that reveals new devices (virtio_pci
 /// brings the virtio bus), until a pass loads nothing new or `bound` has passed.
-/// Returns the modules inserted and one error per module that failed.
+/// Returns the modules inserted and one error per module that failed. `between` runs
+/// after each module (PID 1 answers DHCP there).
 pub fn coldplug(
     sys_root: &Path,
     dir: &str,
@@ -385,6 +386,7 @@ pub fn coldplug(
     builtin: &HashSet<String>,
     bound: Duration,
     only: impl Fn(&str) -> bool,
+    between: &mut dyn FnMut(),
 ) -> (Vec<String>, Vec<String>) {
     let start = Instant::now();
     let mut loaded = Vec::new();
@@ -412,6 +414,7 @@ pub fn coldplug(
                 Ok(Loaded::Builtin | Loaded::Already) => {}
                 Err(e) => errors.push(format!("load {name}: {e}")),
             }
+            between();
         }
         if start.elapsed() > bound {
             errors.push(format!(
@@ -703,6 +706,7 @@ alias usb:v0D96p5200d00[1-9]*dc*dsc*dp*ic*isc*ip*in* usb_storage
             &builtin,
             Duration::from_secs(5),
             |_| true,
+            &mut || {},
         );
         assert!(loaded.is_empty());
         assert_eq!(errors.len(), 1, "{errors:?}");
@@ -714,6 +718,7 @@ alias usb:v0D96p5200d00[1-9]*dc*dsc*dp*ic*isc*ip*in* usb_storage
             &builtin,
             Duration::from_secs(5),
             |_| true,
+            &mut || {},
         );
         assert!(errors[0].contains("/nonexistent/modules.alias"));
         let _ = std::fs::remove_dir_all(&root);

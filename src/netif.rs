@@ -131,6 +131,10 @@ impl NetIf {
         if up == self.link.carrier && self.carrier_at.is_some() {
             return Vec::new();
         }
+        if !up && !self.link.carrier && self.carrier_at.is_none() {
+            // Not lost: it has not come yet (the event of the link being set up).
+            return Vec::new();
+        }
         self.link.carrier = up;
         if up {
             info!("{}: carrier up", self.link.name);

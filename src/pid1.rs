@@ -44,6 +44,9 @@ pub struct Pid1 {
     foreground: Foreground,
     signals: Option<UnixStream>,
     requested: Arc<AtomicUsize>,
+    /// True until `run`: the boot's last steps (modules, fstab) are not done, so the
+    /// shell may not start yet.
+    booting: bool,
 }
 
 /// Signals wake the loop through a self-pipe; a shutdown signal also leaves its number
@@ -107,6 +110,7 @@ impl Pid1 {
             foreground: Foreground::new(program, cfg_on_exit),
             signals,
             requested,
+            booting: true,
         }
     }
 
@@ -392,134 +396,153 @@ impl Pid1 {
     }
 
     pub fn run(mut self) -> ! {
-        let mut buf = [0u8; 64];
+        self.booting = false;
         loop {
-            let now = uptime();
-            if !self.phy_held.is_empty() {
-                self.release_phy_held(now);
-            }
-            let first = self.first_start(now);
-            if self.foreground.due(now, first).is_some_and(|t| t <= now) {
-                self.start_foreground(now);
-            }
-            if let Some(nl) = self.nl.as_mut() {
-                let mut outs = Vec::new();
-                for n in &mut self.netifs {
-                    if n.next_wakeup().is_some_and(|t| t <= now) {
-                        outs.extend(n.tick(nl, now));
-                    }
-                }
-                self.outcomes(outs);
-            }
+            self.turn(true);
+        }
+    }
 
-            let mut wake: Option<Instant> = self.foreground.due(now, self.first_start(now));
-            for n in &self.netifs {
-                if let Some(t) = n.next_wakeup() {
-                    wake = Some(wake.map_or(t, |w| w.min(t)));
-                }
-            }
-            if !self.phy_held.is_empty() {
-                let t = now + crate::phy::POLL_EVERY;
-                wake = Some(wake.map_or(t, |w| w.min(t)));
-            }
-            if self.signals.is_none() {
-                let t = now + Duration::from_secs(1);
-                wake = Some(wake.map_or(t, |w| w.min(t)));
-            }
-            let timeout = match wake {
-                None => PollTimeout::NONE,
-                Some(t) => {
-                    let ms = t.saturating_sub(now).as_millis().saturating_add(1);
-                    PollTimeout::try_from(ms.min(60_000)).unwrap_or(PollTimeout::MAX)
-                }
-            };
+    /// Serves what is ready now (DHCP replies, link events, signals, timers) without
+    /// waiting: the boot calls it between the steps that follow the network's, so that
+    /// an OFFER is answered while modules load.
+    pub fn serve_ready(&mut self) {
+        self.turn(false);
+    }
 
-            let mut fds = Vec::new();
-            if let Some(s) = &self.signals {
-                fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(e) = &self.events {
-                fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
-            }
-            if let Some(h) = &self.hotplug {
-                fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
-            }
-            let mut per_netif = Vec::new();
-            for n in &self.netifs {
-                let f = n.fds();
-                per_netif.push(f.len());
-                fds.extend(f.into_iter().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-            }
-            let _ = poll(&mut fds, timeout);
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-            let mut ready = ready.into_iter();
-            let now = uptime();
-
-            if self.signals.is_some()
-                && ready.next().unwrap_or(false)
-                && let Some(s) = self.signals.as_mut()
-            {
-                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
-            }
-            self.reap(now);
-            let sig = self.requested.swap(0, Ordering::SeqCst);
-            if let Some(kind) = shutdown::Kind::from_signal(i32::try_from(sig).unwrap_or(0)) {
-                self.shutdown(kind);
-            }
-            let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
-            if self.hotplug.is_some() && ready.next().unwrap_or(false) {
-                for line in self
-                    .hotplug
-                    .as_ref()
-                    .map(|h| h.handle())
-                    .unwrap_or_default()
-                {
-                    info!("{line}");
-                }
-            }
-            let mut new_links = Vec::new();
-            let Some(nl) = self.nl.as_mut() else {
-                continue;
-            };
+    /// One turn of the event loop; `wait`: block until something is due or ready.
+    fn turn(&mut self, wait: bool) {
+        let mut buf = [0u8; 64];
+        let now = uptime();
+        if !self.phy_held.is_empty() {
+            self.release_phy_held(now);
+        }
+        let first = self.first_start(now);
+        if !self.booting && self.foreground.due(now, first).is_some_and(|t| t <= now) {
+            self.start_foreground(now);
+        }
+        if let Some(nl) = self.nl.as_mut() {
             let mut outs = Vec::new();
-            if link_ready {
-                let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
-                for link in changes {
-                    match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
-                        Some(n) => {
-                            if link.carrier {
-                                self.timeline.mark("carrier", now);
-                            }
-                            outs.extend(n.carrier(nl, now, link.carrier))
-                        }
-                        None if crate::boot::is_dhcp_candidate(&link)
-                            && !self.known.contains(&link.index)
-                            && !new_links.iter().any(|l: &Link| l.index == link.index) =>
-                        {
-                            info!("{}: new interface", link.name);
-                            new_links.push(link);
-                        }
-                        None => {}
-                    }
-                }
-            }
-            for (n, count) in self.netifs.iter_mut().zip(per_netif) {
-                let mut any = false;
-                for _ in 0..count {
-                    any |= ready.next().unwrap_or(false);
-                }
-                if any {
-                    outs.extend(n.readable(nl, now));
+            for n in &mut self.netifs {
+                if n.next_wakeup().is_some_and(|t| t <= now) {
+                    outs.extend(n.tick(nl, now));
                 }
             }
             self.outcomes(outs);
-            for link in new_links {
-                self.add_interface(link);
+        }
+
+        let mut wake: Option<Instant> = self.foreground.due(now, self.first_start(now));
+        for n in &self.netifs {
+            if let Some(t) = n.next_wakeup() {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
             }
+        }
+        if !self.phy_held.is_empty() {
+            let t = now + crate::phy::POLL_EVERY;
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
+        if self.signals.is_none() {
+            let t = now + Duration::from_secs(1);
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
+        let timeout = match wake {
+            _ if !wait => PollTimeout::ZERO,
+            None => PollTimeout::NONE,
+            Some(t) => {
+                let ms = t.saturating_sub(now).as_millis().saturating_add(1);
+                PollTimeout::try_from(ms.min(60_000)).unwrap_or(PollTimeout::MAX)
+            }
+        };
+
+        let mut fds = Vec::new();
+        if let Some(s) = &self.signals {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(e) = &self.events {
+            fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
+        }
+        if let Some(h) = &self.hotplug {
+            fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
+        }
+        let mut per_netif = Vec::new();
+        for n in &self.netifs {
+            let f = n.fds();
+            per_netif.push(f.len());
+            fds.extend(f.into_iter().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        }
+        let _ = poll(&mut fds, timeout);
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut ready = ready.into_iter();
+        let now = uptime();
+
+        if self.signals.is_some()
+            && ready.next().unwrap_or(false)
+            && let Some(s) = self.signals.as_mut()
+        {
+            while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+        }
+        self.reap(now);
+        let sig = self.requested.swap(0, Ordering::SeqCst);
+        if let Some(kind) = shutdown::Kind::from_signal(i32::try_from(sig).unwrap_or(0)) {
+            self.shutdown(kind);
+        }
+        let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+        if self.hotplug.is_some() && ready.next().unwrap_or(false) {
+            for line in self
+                .hotplug
+                .as_ref()
+                .map(|h| h.handle())
+                .unwrap_or_default()
+            {
+                info!("{line}");
+            }
+        }
+        let mut new_links = Vec::new();
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut outs = Vec::new();
+        if link_ready {
+            let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
+            for link in changes {
+                match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
+                    Some(n) => {
+                        // An event says the link changed; the state it carries may
+                        // be older than what `start_dhcp` read (the carrier is set
+                        // before its event is sent). The link as it is now decides,
+                        // so a stale "no carrier" does not restart the client.
+                        let carrier = nl.link(&n.link.name).map_or(link.carrier, |l| l.carrier);
+                        if carrier {
+                            self.timeline.mark("carrier", now);
+                        }
+                        outs.extend(n.carrier(nl, now, carrier))
+                    }
+                    None if crate::boot::is_dhcp_candidate(&link)
+                        && !self.known.contains(&link.index)
+                        && !new_links.iter().any(|l: &Link| l.index == link.index) =>
+                    {
+                        info!("{}: new interface", link.name);
+                        new_links.push(link);
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (n, count) in self.netifs.iter_mut().zip(per_netif) {
+            let mut any = false;
+            for _ in 0..count {
+                any |= ready.next().unwrap_or(false);
+            }
+            if any {
+                outs.extend(n.readable(nl, now));
+            }
+        }
+        self.outcomes(outs);
+        for link in new_links {
+            self.add_interface(link);
         }
     }
 }

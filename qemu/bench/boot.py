@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """One timed boot for qemu/bench.sh (standard library only).
 
-  boot.py KERNEL INITRD LOG
+  boot.py KERNEL INITRD LOG [NIC]
 
-Boots KERNEL and INITRD under TCG with the console on a pty, saves everything the console
-prints to LOG, and drives it like a user at the keyboard:
+Boots KERNEL and INITRD under TCG with NIC (e1000, the default, or virtio: qemu's
+virtio-net-pci) on qemu's user network and the console on a pty, saves everything the
+console prints to LOG, and drives it like a user at the keyboard:
   - from the kernel's "Run /init" line on, types `echo BENCH cmd $(cut ...)` every
     PROBE_S seconds until one answers (typed-ahead lines wait in the tty until the shell
     reads them, so the first answer is the first command the shell ran);
@@ -36,14 +37,15 @@ MEM = (b"echo BENCH mem $(grep -E 'VmRSS|VmHWM' /proc/1/status)"
 RUN_INIT = re.compile(rb"Run /\S+ as init process")
 CMD_ANSWER = re.compile(rb"BENCH cmd \d+\.\d+")
 MEM_ANSWER = re.compile(rb"BENCH mem VmHWM:.*MemAvailable:\s+\d+ kB")
+NIC_DEVICES = {"e1000": "e1000", "virtio": "virtio-net-pci"}  # NIC: qemu's -device
 
 
-def qemu_command(kernel, initrd):
+def qemu_command(kernel, initrd, nic="e1000"):
     return [
         "qemu-system-x86_64", "-accel", "tcg", "-m", "256M", "-no-reboot",
         "-nographic", "-serial", "mon:stdio",
         "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
-        "-netdev", "user,id=n0", "-device", "e1000,netdev=n0",
+        "-netdev", "user,id=n0", "-device", f"{NIC_DEVICES[nic]},netdev=n0",
         "-device", "virtio-rng-pci",
     ]
 
@@ -120,14 +122,15 @@ def drive(con, deadline):
 
 
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: boot.py KERNEL INITRD LOG")
-    kernel, initrd, log_path = sys.argv[1:]
+    if len(sys.argv) not in (4, 5) or (len(sys.argv) == 5 and sys.argv[4] not in NIC_DEVICES):
+        sys.exit(f"usage: boot.py KERNEL INITRD LOG [{'|'.join(NIC_DEVICES)}]")
+    kernel, initrd, log_path = sys.argv[1:4]
+    nic = sys.argv[4] if len(sys.argv) == 5 else "e1000"
     start = time.monotonic()
     with open(log_path, "wb") as log:
         with open("/proc/loadavg") as f:  # other work on the host slows TCG down
             log.write(f"BENCH host load {f.read().split()[0]}\n".encode())
-        con = Console(qemu_command(kernel, initrd), log)
+        con = Console(qemu_command(kernel, initrd, nic), log)
         try:
             failed = drive(con, start + BOOT_TIMEOUT_S)
         finally:

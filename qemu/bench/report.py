@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Figures from the console logs of qemu/bench.sh (standard library only).
 
-  report.py line LOG            one progress line for one boot
-  report.py table LOGDIR CSV SVG TITLE
+  report.py line LOG [NIC]            one progress line for one boot
+  report.py table LOGDIR CSV SVG TITLE [NIC]
       the table (median, min, max per image and milestone), the memory figures, every
       boot as a CSV row, and an SVG timeline of the median boot of each image; TITLE
       names the baseline (the busybox image)
+NIC is the card the guests had (boot.py's): e1000 (the default) or virtio.
 
 Logs are LOGDIR/IMAGE-RUN.log. Every figure is guest uptime in seconds: qinit's lines and
 the BENCH lines (/proc/uptime) are CLOCK_BOOTTIME, the kernel's lines (unpack, /init, eth0
 probed, carrier) its printk clock. Under TCG the two drift apart by up to about 50 ms
 (qinit's "carrier up" against the kernel's "Link is Up"), so a difference across the two
 (pid1 - init, lease - carrier) carries that error; one clock's figures compare exactly.
+virtio_net logs neither its probe nor its link: with NIC=virtio "eth0 probed" stays empty,
+and carrier is qinit's "eth0: carrier up" (CLOCK_BOOTTIME), the baseline's its BENCH line
+(BASELINE=tuned only).
 """
 
 import csv
@@ -24,27 +28,42 @@ from xml.sax.saxutils import escape
 
 IMAGES = ["qinit", "busybox"]
 KERNEL_LINE = re.compile(r"\[\s*(\d+\.\d+)\] (.*)")
-BENCH_LINE = re.compile(r"BENCH (pid1|lease|shell|cmd) (\d+\.\d+)")
+BENCH_LINE = re.compile(r"BENCH (pid1|carrier|lease|shell|cmd) (\d+\.\d+)")
 MEM_LINE = re.compile(r"BENCH mem VmHWM:\s+(\d+) kB VmRSS:\s+(\d+) kB Rss:\s+(\d+) kB "
                       r"Pss:\s+(\d+) kB MemAvailable:\s+(\d+) kB")
 HOST_LINE = re.compile(r"BENCH host (\d+\.\d+) s")
 LOAD_LINE = re.compile(r"BENCH host load (\d+\.\d+)")
 STEP = re.compile(r"qinit: (.+?): done in (\d+\.\d+) ms")
-# Milestones from kernel and qinit lines: (key, pattern). The first match wins.
-LOGGED = [
-    ("unpack", re.compile(r"^Trying to unpack rootfs image as initramfs")),
-    ("unpacked", re.compile(r"^Freeing initrd memory")),
-    ("init", re.compile(r"^Run /\S+ as init process")),
-    ("pid1", re.compile(r"^qinit: qinit \S+ started as PID 1")),
-    ("nic", re.compile(r"^e1000 \S+ eth0: Intel\(R\) PRO/1000 Network Connection")),
-    ("carrier", re.compile(r"^e1000: eth0 NIC Link is Up")),
-    ("lease", re.compile(r"^qinit: dhcp eth0: bound ")),
-    ("spawn", re.compile(r"^qinit: starting /bin/sh on ")),
-]
-MILESTONES = [  # (key, title) in boot order, for the table
+# The cards (NIC=): their name in titles, and their kernel lines for the "nic" (eth0
+# probed) and "carrier" milestones, None where the driver logs none. virtio_net logs
+# neither (virtio_pci nothing either): its carrier is qinit's line.
+NICS = {
+    "e1000": ("e1000",
+              re.compile(r"^e1000 \S+ eth0: Intel\(R\) PRO/1000 Network Connection"),
+              re.compile(r"^e1000: eth0 NIC Link is Up")),
+    "virtio": ("virtio-net", None, re.compile(r"^qinit: eth0: carrier up")),
+}
+
+
+def logged(nic):
+    """Milestones from kernel and qinit lines: (key, pattern). The first match wins."""
+    _, probed, carrier = NICS[nic]
+    return [(key, pattern) for key, pattern in [
+        ("unpack", re.compile(r"^Trying to unpack rootfs image as initramfs")),
+        ("unpacked", re.compile(r"^Freeing initrd memory")),
+        ("init", re.compile(r"^Run /\S+ as init process")),
+        ("pid1", re.compile(r"^qinit: qinit \S+ started as PID 1")),
+        ("nic", probed),
+        ("carrier", carrier),
+        ("lease", re.compile(r"^qinit: dhcp eth0: bound ")),
+        ("spawn", re.compile(r"^qinit: starting /bin/sh on ")),
+    ] if pattern is not None]
+
+
+MILESTONES = [  # (key, title) in boot order, for the table; {nic}: the card's name
     ("init", "kernel runs /init"),
     ("pid1", "PID 1 started"),
-    ("nic", "eth0 probed (e1000)"),
+    ("nic", "eth0 probed ({nic})"),
     ("carrier", "carrier up"),
     ("lease", "lease bound"),
     ("spawn", "shell spawned (qinit log)"),
@@ -62,8 +81,9 @@ FIELDS = (["image", "run", "ok", "unpack", "unpacked"] + [k for k, _ in MILESTON
           + [k for k, *_ in DERIVED] + [k for k, _ in MEMORY] + ["host_s", "host_load"])
 
 
-def parse(path):
+def parse(path, nic="e1000"):
     """One boot's figures, and qinit's steps as (name, start, end)."""
+    patterns = logged(nic)
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     name = os.path.basename(path)[:-len(".log")]
@@ -74,7 +94,7 @@ def parse(path):
         m = KERNEL_LINE.search(line)
         if m:
             t, msg = float(m.group(1)), m.group(2)
-            for key, pattern in LOGGED:
+            for key, pattern in patterns:
                 if key not in row and pattern.search(msg):
                     row[key] = t
             s = STEP.search(msg)
@@ -102,8 +122,8 @@ def fmt(v, digits=2):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def line(path):
-    row, _ = parse(path)
+def line(path, nic="e1000"):
+    row, _ = parse(path, nic)
     parts = [f"{k} {fmt(row.get(k))}" for k in ("init", "pid1", "carrier", "lease", "shell", "cmd")]
     status = "" if row["ok"] else "  FAILED (see log)"
     print(f"bench:   {row['image']} #{row['run']}: " + ", ".join(parts)
@@ -117,10 +137,11 @@ def stats(rows, key):
     return statistics.median(values), min(values), max(values)
 
 
-def print_table(rows_by_image, n_runs, baseline):
+def print_table(rows_by_image, n_runs, baseline, nic="e1000"):
     q, b = IMAGES
+    name = NICS[nic][0]
     print(f"\nGuest uptime in seconds at each milestone, {n_runs} boot(s) of each image "
-          f"(TCG, -m 256M, e1000 on qemu's user network, append \"console=ttyS0\")\n")
+          f"(TCG, -m 256M, {name} on qemu's user network, append \"console=ttyS0\")\n")
     head = f"{'':27} {'qinit':>22}   {baseline[:22]:>22}   {'qinit/':>7} {'qinit -':>8}"
     print(head)
     print(f"{'':27} {'median':>8}{'min':>7}{'max':>7}   {'median':>8}{'min':>7}{'max':>7}"
@@ -139,7 +160,7 @@ def print_table(rows_by_image, n_runs, baseline):
         if None not in medians and medians[1] > 0:
             ratio = f"{medians[0] / medians[1]:.2f}"
             diff = f"{(medians[0] - medians[1]) * 1000:+.0f} ms"
-        print(f"{title:27} {cells[0]}   {cells[1]}   {ratio:>7} {diff:>8}")
+        print(f"{title.format(nic=name):27} {cells[0]}   {cells[1]}   {ratio:>7} {diff:>8}")
     loads = [r["host_load"] for rows in rows_by_image.values() for r in rows if "host_load" in r]
     if loads:
         print(f"\nhost load average at boot start: {min(loads):.2f} to {max(loads):.2f}")
@@ -160,11 +181,12 @@ def write_csv(path, rows):
             w.writerow({k: r.get(k, "") for k in FIELDS})
 
 
-# Timeline segments: (from, to, title, colour); the same for both lanes.
+# Timeline segments: (from, to, title, colour); the same for both lanes. {nic}: the card's
+# name. A milestone a boot lacks (virtio_net's probe, say) joins its two segments into one.
 SEGMENTS = [
     (None, "init", "kernel", "#b0b0b0"),
     ("init", "pid1", "exec /init", "#7f7f7f"),
-    ("pid1", "nic", "mounts, e1000 load", "#4e79a7"),
+    ("pid1", "nic", "mounts, {nic} load", "#4e79a7"),
     ("nic", "carrier", "wait for carrier", "#f2c14e"),
     ("carrier", "lease", "DHCP", "#e15759"),
     ("lease", "shell", "to the shell", "#59a14f"),
@@ -181,7 +203,8 @@ def median_boot(rows):
     return min(ok, key=lambda r: abs(r["cmd"] - med))
 
 
-def write_svg(path, chosen, steps_by_image, baseline):
+def write_svg(path, chosen, steps_by_image, baseline, nic="e1000"):
+    segments = [(a, b, title.format(nic=NICS[nic][0]), colour) for a, b, title, colour in SEGMENTS]
     width, left, right = 960, 130, 30
     lane_h, bar_h, top = 80, 26, 70
     t_max = max(r["cmd"] for r in chosen.values()) + 0.9  # room for the "command" label
@@ -210,9 +233,16 @@ def write_svg(path, chosen, steps_by_image, baseline):
         label = "qinit" if image == "qinit" else "busybox"
         out.append(f'<text x="{left - 10}" y="{y + bar_h / 2 + 4}" text-anchor="end" '
                    f'font-weight="bold">{label}</text>')
-        for start_key, end_key, title, colour in SEGMENTS:
+        carried = None  # (start, titles, colour) of segments whose end this boot lacks
+        for start_key, end_key, title, colour in segments:
             start = 0.0 if start_key is None else row.get(start_key)
             end = row.get(end_key)
+            if carried is not None:
+                start, title, colour = carried[0], f"{carried[1]} + {title}", carried[2]
+                carried = None
+            if end is None and start is not None and end_key != "cmd":
+                carried = (start, title, colour)
+                continue
             if start is None or end is None or end <= start:
                 continue
             w = (end - start) * scale
@@ -254,7 +284,7 @@ def write_svg(path, chosen, steps_by_image, baseline):
                        f'steps, ms: {escape(", ".join(small))}</text>')
     legend_y = axis_y + 48
     lx = left
-    for _, _, title, colour in SEGMENTS:
+    for _, _, title, colour in segments:
         out.append(f'<rect x="{lx}" y="{legend_y}" width="12" height="12" fill="{colour}"/>')
         out.append(f'<text x="{lx + 16}" y="{legend_y + 10}">{escape(title)}</text>')
         lx += 28 + 7 * len(title)
@@ -263,11 +293,11 @@ def write_svg(path, chosen, steps_by_image, baseline):
         f.write("\n".join(out) + "\n")
 
 
-def table(logdir, csv_path, svg_path, baseline):
+def table(logdir, csv_path, svg_path, baseline, nic="e1000"):
     rows_by_image, steps = {i: [] for i in IMAGES}, {}
     all_rows = []
     for path in sorted(glob.glob(os.path.join(logdir, "*-*.log"))):
-        row, s = parse(path)
+        row, s = parse(path, nic)
         if row["image"] not in rows_by_image:
             continue
         rows_by_image[row["image"]].append(row)
@@ -275,7 +305,7 @@ def table(logdir, csv_path, svg_path, baseline):
         steps[path] = s
     all_rows.sort(key=lambda r: (r["run"], IMAGES.index(r["image"])))
     n_runs = max(len(r) for r in rows_by_image.values())
-    print_table(rows_by_image, n_runs, baseline)
+    print_table(rows_by_image, n_runs, baseline, nic)
     for image, rows in rows_by_image.items():
         bad = [r["run"] for r in rows if not r["ok"]]
         if bad:
@@ -289,16 +319,20 @@ def table(logdir, csv_path, svg_path, baseline):
     if chosen:
         step_rows = {img: steps[os.path.join(logdir, f"{img}-{r['run']:02d}.log")]
                      for img, r in chosen.items()}
-        write_svg(svg_path, chosen, step_rows, baseline)
+        write_svg(svg_path, chosen, step_rows, baseline, nic)
     return 0
 
 
 def main(argv):
+    if argv[-1] in NICS and len(argv) in (4, 7):
+        nic, argv = argv[-1], argv[:-1]
+    else:
+        nic = "e1000"
     if len(argv) == 3 and argv[1] == "line":
-        line(argv[2])
+        line(argv[2], nic)
         return 0
     if len(argv) == 6 and argv[1] == "table":
-        return table(*argv[2:])
+        return table(*argv[2:], nic)
     sys.exit(__doc__)
 
 
