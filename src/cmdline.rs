@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub dhcp_timeout: Duration,
+    /// The longest an interface is held down waiting for its PHY (src/phy.rs); 0: never.
+    pub phy_wait: Duration,
     pub hostname: Option<String>,
     pub shell: String,
     pub console: Option<String>,
@@ -29,6 +31,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dhcp_timeout: Duration::from_secs(5),
+            phy_wait: crate::phy::HOLD_AT_MOST,
             hostname: None,
             shell: "/bin/sh".into(),
             console: None,
@@ -129,6 +132,12 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 }
                 _ => errors.push(bad("expected seconds between 0 and 3600")),
             },
+            ("qinit.phy_wait", Some(v)) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=60.0).contains(&s) => {
+                    cfg.phy_wait = Duration::from_secs_f64(s)
+                }
+                _ => errors.push(bad("expected seconds between 0 and 60")),
+            },
             ("qinit.shutdown_timeout", Some(v)) => match v.parse::<f64>() {
                 Ok(s) if s.is_finite() && (0.0..=600.0).contains(&s) => {
                     cfg.shutdown_timeout = Duration::from_secs_f64(s)
@@ -206,12 +215,27 @@ mod tests {
     }
 
     #[test]
+    fn phy_wait_out_of_range_keeps_the_default() {
+        let (c, e) = parse("qinit.phy_wait=61 qinit.phy_wait=-1 qinit.phy_wait=0.5s");
+        assert_eq!(c.phy_wait, crate::phy::HOLD_AT_MOST);
+        assert_eq!(
+            e,
+            [
+                "qinit.phy_wait=61: expected seconds between 0 and 60",
+                "qinit.phy_wait=-1: expected seconds between 0 and 60",
+                "qinit.phy_wait=0.5s: expected seconds between 0 and 60"
+            ]
+        );
+    }
+
+    #[test]
     fn reads_our_keys() {
         let (c, e) = parse(
-            "console=ttyS0 qinit.dhcp_timeout=2.5 qinit.hostname=box qinit.debug qinit.modules=virtio_net,e1000e",
+            "console=ttyS0 qinit.dhcp_timeout=2.5 qinit.hostname=box qinit.debug qinit.modules=virtio_net,e1000e qinit.phy_wait=0",
         );
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(c.dhcp_timeout, Duration::from_millis(2500));
+        assert_eq!(c.phy_wait, Duration::ZERO);
         assert_eq!(c.hostname.as_deref(), Some("box"));
         assert!(c.debug);
         assert_eq!(c.modules, vec!["virtio_net", "e1000e"]);

@@ -31,9 +31,10 @@ enum Kind {
 }
 
 /// File key, command-line key, kind. The file drops the `qinit.` prefix.
-const KEYS: [(&str, &str, Kind); 14] = [
+const KEYS: [(&str, &str, Kind); 15] = [
     ("hostname", "qinit.hostname", Kind::Text),
     ("dhcp_timeout", "qinit.dhcp_timeout", Kind::Seconds),
+    ("phy_wait", "qinit.phy_wait", Kind::Seconds),
     ("dhcp_rapid_commit", "qinit.dhcp_rapid_commit", Kind::Flag),
     ("shutdown_timeout", "qinit.shutdown_timeout", Kind::Seconds),
     ("shell", "qinit.shell", Kind::Text),

@@ -130,11 +130,12 @@ impl Pid1 {
         }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
-        if plan != Plan::Off && crate::phy::should_hold(&link.name) {
+        if plan != Plan::Off && !self.cfg.phy_wait.is_zero() && crate::phy::should_hold(&link.name)
+        {
             info!(
                 "{}: set up once its PHY has link (within {} s): its driver notices a link only every 2 s once up",
                 link.name,
-                crate::phy::HOLD_AT_MOST.as_secs()
+                self.cfg.phy_wait.as_secs_f64()
             );
             self.phy_held.push((link, plan, uptime()));
             return;
@@ -238,7 +239,7 @@ impl Pid1 {
         for (i, (link, _, since)) in self.phy_held.iter().enumerate() {
             let waited = now.saturating_sub(*since);
             match crate::phy::link_speed(&link.name) {
-                Ok(None) if waited < crate::phy::HOLD_AT_MOST => continue,
+                Ok(None) if waited < self.cfg.phy_wait => continue,
                 Ok(None) => info!(
                     "{}: no PHY link after {}; setting it up anyway",
                     link.name,
