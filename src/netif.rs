@@ -31,6 +31,9 @@ pub struct NetIf {
     publish: Publish,
     state_file: Option<PathBuf>,
     carrier_at: Option<Instant>,
+    /// When the first message after the carrier came went out (DISCOVER, or REQUEST
+    /// when rebooting with a lease).
+    first_sent_at: Option<Instant>,
     buf: Vec<u8>,
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
@@ -79,6 +82,7 @@ impl NetIf {
             publish,
             state_file,
             carrier_at: None,
+            first_sent_at: None,
             buf: Vec::new(),
             primary,
         })
@@ -139,6 +143,7 @@ impl NetIf {
         if up {
             info!("{}: carrier up", self.link.name);
             self.carrier_at = Some(now);
+            self.first_sent_at = None;
             self.drive(nl, now, Event::CarrierUp)
         } else {
             info!("{}: carrier lost", self.link.name);
@@ -210,11 +215,14 @@ impl NetIf {
         let mut out = Vec::new();
         for action in actions {
             match action {
-                Action::Send { bytes, to } => {
-                    if let Err(e) = self.sock.send(&bytes, to) {
-                        info!("{e}");
+                Action::Send { bytes, to } => match self.sock.send(&bytes, to) {
+                    Ok(()) => {
+                        if self.first_sent_at.is_none() {
+                            self.first_sent_at = Some(crate::log::uptime());
+                        }
                     }
-                }
+                    Err(e) => info!("{e}"),
+                },
                 Action::Note(n) => debug!("dhcp {}: {n}", self.link.name),
                 Action::Apply(lease) => {
                     self.apply(nl, now, &lease);
@@ -276,9 +284,19 @@ impl NetIf {
                 lease.address, lease.prefix_len, lease.server
             );
         } else {
+            // How much of that was ours: when the first message left after the carrier.
             let since = self
                 .carrier_at
-                .map(|c| format!(", {} after carrier", ms(now.saturating_sub(c))))
+                .map(|c| {
+                    let sent = self
+                        .first_sent_at
+                        .filter(|s| *s >= c)
+                        .map(|s| {
+                            format!(" (first request sent {} after it)", ms(s.saturating_sub(c)))
+                        })
+                        .unwrap_or_default();
+                    format!(", {} after carrier{sent}", ms(now.saturating_sub(c)))
+                })
                 .unwrap_or_default();
             info!(
                 "dhcp {name}: bound {}/{}{via} from server {}, lease {secs}{since}",

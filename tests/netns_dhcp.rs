@@ -81,6 +81,25 @@ fn once_takes_a_dnsmasq_lease_and_configures_address_route_and_files() {
         .and_then(|h| h.parse().ok())
         .unwrap_or_else(|| panic!("address {address} is not 10.99.1.X/24"));
     assert!((10..=50).contains(&host), "{address} is outside the range");
+    // The client sends its DISCOVER on the carrier event, not on a timer (its first
+    // retransmit would come seconds later), and says how soon it went.
+    let bound = qinit
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("vc0: bound "))
+        .unwrap_or_else(|| panic!("no bound line:\n{}", qinit.transcript()));
+    let sent: f64 = bound
+        .split("(first request sent ")
+        .nth(1)
+        .and_then(|r| r.split(" ms after it)").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            panic!("the bound line should say when the first request left: {bound}")
+        });
+    assert!(
+        sent < 500.0,
+        "the DISCOVER should leave on the carrier event, not {sent} ms after it: {bound}"
+    );
     for line in [
         "router 10.99.1.1",
         "dns 10.99.1.1",

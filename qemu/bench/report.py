@@ -34,6 +34,7 @@ MEM_LINE = re.compile(r"BENCH mem VmHWM:\s+(\d+) kB VmRSS:\s+(\d+) kB Rss:\s+(\d
 HOST_LINE = re.compile(r"BENCH host (\d+\.\d+) s")
 LOAD_LINE = re.compile(r"BENCH host load (\d+\.\d+)")
 STEP = re.compile(r"qinit: (.+?): done in (\d+\.\d+) ms")
+SENT = re.compile(r"qinit: dhcp eth0: bound .*\(first request sent (\d+\.\d+) ms after it\)")
 # The cards (NIC=): their name in titles, and their kernel lines for the "nic" (eth0
 # probed) and "carrier" milestones, None where the driver logs none. virtio_net logs
 # neither (virtio_pci nothing either): its carrier is qinit's line.
@@ -78,7 +79,8 @@ DERIVED = [  # (key, title, from, to): durations
 MEMORY = [("vmhwm_kb", "PID 1 VmHWM"), ("vmrss_kb", "PID 1 VmRSS"), ("rss_kb", "PID 1 Rss (smaps)"),
           ("pss_kb", "PID 1 Pss (smaps)"), ("memavail_kb", "MemAvailable")]
 FIELDS = (["image", "run", "ok", "unpack", "unpacked"] + [k for k, _ in MILESTONES]
-          + [k for k, *_ in DERIVED] + [k for k, _ in MEMORY] + ["host_s", "host_load"])
+          + [k for k, *_ in DERIVED] + ["sent_ms"] + [k for k, _ in MEMORY]
+          + ["host_s", "host_load"])
 
 
 def parse(path, nic="e1000"):
@@ -106,6 +108,9 @@ def parse(path, nic="e1000"):
         if m:
             for (key, _), v in zip(MEMORY, m.groups()):
                 row[key] = int(v)
+        m = SENT.search(line)
+        if m:
+            row.setdefault("sent_ms", float(m.group(1)))
         m = HOST_LINE.search(line)
         if m:
             row["host_s"] = float(m.group(1))
@@ -161,6 +166,10 @@ def print_table(rows_by_image, n_runs, baseline, nic="e1000"):
             ratio = f"{medians[0] / medians[1]:.2f}"
             diff = f"{(medians[0] - medians[1]) * 1000:+.0f} ms"
         print(f"{title.format(nic=name):27} {cells[0]}   {cells[1]}   {ratio:>7} {diff:>8}")
+    sent = stats(rows_by_image[q], "sent_ms")
+    if sent:
+        print(f"\nqinit's first DHCP request left {sent[0]:.1f} ms after the carrier "
+              f"(median; {sent[1]:.1f}-{sent[2]:.1f}; qinit's log)")
     loads = [r["host_load"] for rows in rows_by_image.values() for r in rows if "host_load" in r]
     if loads:
         print(f"\nhost load average at boot start: {min(loads):.2f} to {max(loads):.2f}")
