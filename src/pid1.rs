@@ -236,6 +236,7 @@ impl Pid1 {
     /// Carries out the plans of held interfaces whose PHY has link, or whose wait is over.
     fn release_phy_held(&mut self, now: Instant) {
         let mut ready = Vec::new();
+        let mut linked = false;
         for (i, (link, _, since)) in self.phy_held.iter().enumerate() {
             let waited = now.saturating_sub(*since);
             match crate::phy::link_speed(&link.name) {
@@ -245,14 +246,20 @@ impl Pid1 {
                     link.name,
                     crate::log::ms(waited)
                 ),
-                Ok(Some(speed)) => info!(
-                    "{}: PHY link at {speed} Mb/s after {}",
-                    link.name,
-                    crate::log::ms(waited)
-                ),
+                Ok(Some(speed)) => {
+                    linked = true;
+                    info!(
+                        "{}: PHY link at {speed} Mb/s after {}",
+                        link.name,
+                        crate::log::ms(waited)
+                    )
+                }
                 Err(e) => info!("{e}; setting it up"),
             }
             ready.push(i);
+        }
+        if linked {
+            self.timeline.mark("phy link", now);
         }
         for i in ready.into_iter().rev() {
             let (link, plan, _) = self.phy_held.remove(i);

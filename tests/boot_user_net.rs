@@ -51,6 +51,39 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
             .to_owned()
     });
 
+    // The boot timeline: one block on the console, /run/qinit/boot.json, `qinit analyze`.
+    checks.check(
+        log.lines().any(|l| {
+            l.contains("qinit: boot: mounts ")
+                && ["phy link at ", "carrier at ", "lease at ", "shell at "]
+                    .iter()
+                    .all(|m| l.contains(m))
+        }),
+        || {
+            "the console should end the boot with one `qinit: boot: ...` block naming the \
+            stages and the phy link, carrier, lease and shell marks"
+                .to_owned()
+        },
+    );
+    let analyze = guest.run("qinit analyze");
+    let stage_lines = analyze.lines().filter(|l| l.contains(" ms  ")).count();
+    checks.check(
+        stage_lines >= 5
+            && ["phy link", "carrier", "lease", "shell"]
+                .iter()
+                .all(|m| analyze.lines().any(|l| l.trim_end().ends_with(m))),
+        || {
+            format!(
+                "`qinit analyze` should list the stages by duration, then the marks:\n{analyze}"
+            )
+        },
+    );
+    let json = guest.run("cat /run/qinit/boot.json");
+    checks.check(
+        json.contains("\"stages\"") && json.contains("\"network drivers\""),
+        || format!("/run/qinit/boot.json should hold the stages:\n{json}"),
+    );
+
     let addr = guest.run("ip -4 addr show eth0");
     checks.check(addr.contains("10.0.2.15/24"), || {
         format!("eth0 should carry the leased 10.0.2.15/24; `ip -4 addr show eth0` said:\n{addr}")
