@@ -122,14 +122,8 @@ fn run(args: &Args) -> Result<i32, String> {
     let mut nl = Netlink::open()?;
     let events = LinkEvents::open()?;
     let link = nl.link(&args.iface)?;
-    if !link.up && crate::phy::should_hold(&link.name) {
-        // As PID 1 does (src/phy.rs), without an event loop to return to.
-        let since = std::time::Instant::now();
-        while since.elapsed() < crate::phy::HOLD_AT_MOST
-            && matches!(crate::phy::link_speed(&link.name), Ok(None))
-        {
-            std::thread::sleep(crate::phy::POLL_EVERY);
-        }
+    if !link.up {
+        crate::phy::wait_before_setting_up(&link.name);
     }
     nl.set_up(&link)?;
     let publish = Publish {

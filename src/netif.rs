@@ -31,8 +31,8 @@ pub struct NetIf {
     publish: Publish,
     state_file: Option<PathBuf>,
     carrier_at: Option<Instant>,
-    /// When the first message after the carrier came went out (DISCOVER, or REQUEST
-    /// when rebooting with a lease).
+    /// When the first message went out after the carrier came (DISCOVER, or REQUEST
+    /// when rebooting with a lease); reset at each carrier.
     first_sent_at: Option<Instant>,
     buf: Vec<u8>,
     /// The interface whose lease gives the default route, DNS and host name: the first
@@ -290,7 +290,6 @@ impl NetIf {
                 .map(|c| {
                     let sent = self
                         .first_sent_at
-                        .filter(|s| *s >= c)
                         .map(|s| {
                             format!(" (first request sent {} after it)", ms(s.saturating_sub(c)))
                         })

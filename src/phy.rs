@@ -92,6 +92,18 @@ pub fn should_hold(iface: &str) -> bool {
         && matches!(link_speed(iface), Ok(None))
 }
 
+/// For a tool with no event loop: blocks while `should_hold` says so, at most
+/// `HOLD_AT_MOST`. PID 1 polls from its loop instead.
+pub fn wait_before_setting_up(iface: &str) {
+    if !should_hold(iface) {
+        return;
+    }
+    let since = std::time::Instant::now();
+    while since.elapsed() < HOLD_AT_MOST && matches!(link_speed(iface), Ok(None)) {
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
