@@ -1,39 +1,7 @@
 //! qinit: PID 1 for minimal Linux VMs when it is process 1, otherwise a tool
 //! (`qinit dhcp IFACE`, `qinit status`). This file only dispatches.
 
-mod blkid;
-mod boot;
-mod cmdline;
-mod config_file;
-mod console;
-mod dhcp;
-mod dhcp_tool;
-mod etc_files;
-mod foreground;
-mod fstab;
-mod ip_config;
-mod link;
-mod log;
-mod modalias;
-mod modules;
-mod mounts;
-mod names;
-mod net_config;
-mod net_plan;
-mod netif;
-mod phy;
-mod pid1;
-mod reaper;
-mod shutdown;
-mod status;
-mod timeline;
-mod uevent;
-
-const USAGE: &str =
-    "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]
-       qinit status
-       qinit analyze
-       qinit poweroff|reboot|halt";
+use qinit::{config, info, net, pid1, system, tools};
 
 fn main() {
     if std::process::id() == 1 {
@@ -41,18 +9,18 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("dhcp") => dhcp_tool::main(args.get(1..).unwrap_or(&[])),
-        Some("status") => status::main(),
-        Some("analyze") => timeline::analyze(),
-        Some("poweroff") => shutdown::request(shutdown::Kind::PowerOff),
-        Some("reboot") => shutdown::request(shutdown::Kind::Reboot),
-        Some("halt") => shutdown::request(shutdown::Kind::Halt),
+        Some("dhcp") => tools::dhcp::main(args.get(1..).unwrap_or(&[])),
+        Some("status") => net::status::main(),
+        Some("analyze") => pid1::timeline::analyze(),
+        Some("poweroff") => system::shutdown::request(system::shutdown::Kind::PowerOff),
+        Some("reboot") => system::shutdown::request(system::shutdown::Kind::Reboot),
+        Some("halt") => system::shutdown::request(system::shutdown::Kind::Halt),
         Some("--version") => {
             println!("qinit {}", env!("CARGO_PKG_VERSION"));
             0
         }
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{}", tools::USAGE);
             2
         }
     };
@@ -63,11 +31,13 @@ fn main() {
 /// machine keeps a shell and keeps reaping.
 fn pid1_main() -> ! {
     std::panic::set_hook(Box::new(|p| info!("BUG: {p}")));
-    let _ = std::panic::catch_unwind(|| boot::boot());
+    let _ = std::panic::catch_unwind(|| pid1::boot::boot());
     info!("the boot failed; falling back to a bare shell");
-    let cfg = cmdline::Config::default();
-    let tty = console::console_tty(None);
+    let cfg = config::cmdline::Config::default();
+    let tty = system::console::console_tty(None);
     loop {
-        let _ = std::panic::catch_unwind(|| pid1::Pid1::new(cfg.clone(), tty.clone()).run());
+        let _ = std::panic::catch_unwind(|| {
+            pid1::event_loop::Pid1::new(cfg.clone(), tty.clone()).run()
+        });
     }
 }

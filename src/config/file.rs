@@ -172,7 +172,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdline::{parse, split_words};
+    use crate::config::cmdline::{parse, split_words};
     use std::time::Duration;
 
     fn words(text: &str) -> Vec<String> {
@@ -242,7 +242,7 @@ search = ["example.test"]
             cfg.exec,
             Some(vec!["/usr/bin/app".to_string(), "--flag".into()])
         );
-        let (ips, errors) = crate::ip_config::from_cmdline(&line);
+        let (ips, errors) = crate::config::ip::from_cmdline(&line);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(ips.len(), 2);
     }
@@ -255,9 +255,9 @@ search = ["example.test"]
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(cfg.hostname.as_deref(), Some("vm2"));
         assert!(!cfg.net);
-        let (ips, _) = crate::ip_config::from_cmdline(&line);
+        let (ips, _) = crate::config::ip::from_cmdline(&line);
         assert_eq!(ips.len(), 1);
-        assert_eq!(ips[0].method, crate::ip_config::Method::Off);
+        assert_eq!(ips[0].method, crate::config::ip::Method::Off);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Which interface gets what: DHCP, a static address from `ip=`, or nothing. Pure: the
 //! boot and the event loop ask it for each Ethernet interface, at boot or hot-added.
 
+use crate::config::ip::{IpConfig, Method};
 use crate::dhcp::lease::{Lease, Route};
-use crate::ip_config::{IpConfig, Method};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn plan_for(name: &str, position: usize, ips: &[IpConfig], search: &[String]
 
 /// A static address as a lease that never ends, so that it is applied exactly like a
 /// DHCP one (address, routes, DNS, host name, files).
-fn static_lease(c: &IpConfig, st: &crate::ip_config::StaticAddr, search: &[String]) -> Lease {
+fn static_lease(c: &IpConfig, st: &crate::config::ip::StaticAddr, search: &[String]) -> Lease {
     Lease {
         address: st.address,
         prefix_len: st.prefix_len,
@@ -71,7 +71,7 @@ fn static_lease(c: &IpConfig, st: &crate::ip_config::StaticAddr, search: &[Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ip_config::parse_ip;
+    use crate::config::ip::parse_ip;
 
     fn ips(values: &[&str]) -> Vec<IpConfig> {
         values.iter().map(|v| parse_ip(v).unwrap()).collect()

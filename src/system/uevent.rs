@@ -13,21 +13,21 @@ pub struct Uevents {
 pub struct Hotplug {
     pub events: Uevents,
     dir: String,
-    deps: crate::modules::DepMap,
+    deps: crate::system::modules::DepMap,
     builtin: std::collections::HashSet<String>,
-    aliases: crate::modalias::AliasTable,
+    aliases: crate::system::modalias::AliasTable,
 }
 
 impl Hotplug {
     /// Opens the socket and reads the module tables of the running kernel.
     pub fn open() -> Result<Self, String> {
         let events = Uevents::open()?;
-        let dir = crate::modules::module_dir()?;
-        let (deps, builtin) = crate::modules::read_tables(&dir);
+        let dir = crate::system::modules::module_dir()?;
+        let (deps, builtin) = crate::system::modules::read_tables(&dir);
         let text = std::fs::read_to_string(format!("{dir}/modules.alias")).unwrap_or_default();
         Ok(Hotplug {
             events,
-            aliases: crate::modalias::AliasTable::parse(&text),
+            aliases: crate::system::modalias::AliasTable::parse(&text),
             dir,
             deps,
             builtin,
@@ -39,8 +39,8 @@ impl Hotplug {
         let mut lines = Vec::new();
         for modalias in self.events.added_modaliases() {
             for module in self.aliases.matches(&modalias) {
-                match crate::modules::load(&self.dir, &self.deps, &self.builtin, &module) {
-                    Ok(crate::modules::Loaded::Inserted(n)) => lines.push(format!(
+                match crate::system::modules::load(&self.dir, &self.deps, &self.builtin, &module) {
+                    Ok(crate::system::modules::Loaded::Inserted(n)) => lines.push(format!(
                         "hotplug: {modalias}: loaded {module} ({n} file(s))"
                     )),
                     Ok(_) => {}

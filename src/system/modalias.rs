@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::modules::{self, DepMap, Loaded};
+use crate::system::modules::{self, DepMap, Loaded};
 
 /// One `alias` line, split where kmod's index splits it: the literal prefix up to the
 /// first `*`, `?` or `[` is compared as bytes, the rest goes to fnmatch.

@@ -1,15 +1,16 @@
 //! PID 1's event loop: one poll over the signal pipe, netlink link events and the DHCP
 //! sockets, with timers as data. Nothing in here sleeps; nothing in here may return.
 
-use crate::cmdline::Config;
+use crate::config::cmdline::Config;
 use crate::dhcp::client::Instant;
-use crate::foreground::{AfterExit, Foreground, OnExit, Program};
-use crate::link::Link;
-use crate::link::{LinkEvents, Netlink};
+use crate::info;
 use crate::log::uptime;
-use crate::net_plan::{Plan, plan_for};
-use crate::netif::{DefaultOwner, NetIf, Outcome};
-use crate::{info, reaper, shutdown};
+use crate::net::link::Link;
+use crate::net::link::{LinkEvents, Netlink};
+use crate::net::netif::{DefaultOwner, NetIf, Outcome};
+use crate::net::plan::{Plan, plan_for};
+use crate::pid1::foreground::{AfterExit, Foreground, OnExit, Program};
+use crate::system::{reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -22,12 +23,12 @@ pub struct Pid1 {
     pub cfg: Config,
     pub nl: Option<Netlink>,
     pub events: Option<LinkEvents>,
-    pub hotplug: Option<crate::uevent::Hotplug>,
+    pub hotplug: Option<crate::system::uevent::Hotplug>,
     /// Filled by the boot; completed here with carrier, lease and shell, then saved.
-    pub timeline: crate::timeline::Timeline,
+    pub timeline: crate::pid1::timeline::Timeline,
     pub netifs: Vec<NetIf>,
     /// Where leases publish their names (host name, /etc files).
-    pub publish: crate::net_config::Publish,
+    pub publish: crate::net::configure::Publish,
     default_owner: DefaultOwner,
     /// Interfaces with a static address from `ip=`.
     statics: Vec<(Link, crate::dhcp::lease::Lease)>,
@@ -35,7 +36,7 @@ pub struct Pid1 {
     known: Vec<u32>,
     /// Interfaces whose IPv6 waits for their lease (see `start_dhcp`).
     ipv6_held: Vec<String>,
-    /// Interfaces left down until their PHY has link (see `crate::phy`), with their
+    /// Interfaces left down until their PHY has link (see `crate::net::phy`), with their
     /// plan and when the wait began.
     phy_held: Vec<(Link, Plan, Instant)>,
     pub tty: String,
@@ -97,9 +98,9 @@ impl Pid1 {
             nl: None,
             events: None,
             hotplug: None,
-            timeline: crate::timeline::Timeline::default(),
+            timeline: crate::pid1::timeline::Timeline::default(),
             netifs: Vec::new(),
-            publish: crate::net_config::Publish::default(),
+            publish: crate::net::configure::Publish::default(),
             default_owner: DefaultOwner::default(),
             statics: Vec::new(),
             known: Vec::new(),
@@ -130,7 +131,9 @@ impl Pid1 {
         }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
-        if plan != Plan::Off && !self.cfg.phy_wait.is_zero() && crate::phy::should_hold(&link.name)
+        if plan != Plan::Off
+            && !self.cfg.phy_wait.is_zero()
+            && crate::net::phy::should_hold(&link.name)
         {
             info!(
                 "{}: set up once its PHY has link (within {} s): its driver notices a link only every 2 s once up",
@@ -162,9 +165,9 @@ impl Pid1 {
         if primary {
             self.default_owner.set(Some(link.index));
         }
-        let mut errors = crate::net_config::apply(nl, &link, &lease, None, primary);
+        let mut errors = crate::net::configure::apply(nl, &link, &lease, None, primary);
         if primary {
-            errors.extend(crate::net_config::publish(
+            errors.extend(crate::net::configure::publish(
                 &self.publish,
                 Some(&lease),
                 "ip= on the kernel command line",
@@ -181,11 +184,14 @@ impl Pid1 {
         for e in errors {
             info!("{}: {e}", link.name);
         }
-        let text = crate::status::render(&link.name, "static", Some(&lease), uptime(), "");
-        let path =
-            std::path::PathBuf::from(format!("{}/{}.lease", crate::status::STATE_DIR, link.name));
-        let _ = std::fs::create_dir_all(crate::status::STATE_DIR);
-        let _ = crate::etc_files::write_atomic(&path, &text);
+        let text = crate::net::status::render(&link.name, "static", Some(&lease), uptime(), "");
+        let path = std::path::PathBuf::from(format!(
+            "{}/{}.lease",
+            crate::net::status::STATE_DIR,
+            link.name
+        ));
+        let _ = std::fs::create_dir_all(crate::net::status::STATE_DIR);
+        let _ = crate::net::etc_files::write_atomic(&path, &text);
         self.statics.push((link, lease));
     }
 
@@ -198,7 +204,7 @@ impl Pid1 {
         // then refuses every frame for a second, the OFFER among them. Held back, the
         // lease comes milliseconds after carrier; IPv6 starts right after it (or when
         // the shell starts without one).
-        if crate::link::set_ipv6_disabled(&link.name, true).is_ok() {
+        if crate::net::link::set_ipv6_disabled(&link.name, true).is_ok() {
             self.ipv6_held.push(link.name.clone());
         }
         if let Err(e) = nl.set_up(&link) {
@@ -206,7 +212,7 @@ impl Pid1 {
         }
         let state = Some(std::path::PathBuf::from(format!(
             "{}/{}.lease",
-            crate::status::STATE_DIR,
+            crate::net::status::STATE_DIR,
             link.name
         )));
         let name = link.name.clone();
@@ -239,7 +245,7 @@ impl Pid1 {
         let mut linked = false;
         for (i, (link, _, since)) in self.phy_held.iter().enumerate() {
             let waited = now.saturating_sub(*since);
-            match crate::phy::link_speed(&link.name) {
+            match crate::net::phy::link_speed(&link.name) {
                 Ok(None) if waited < self.cfg.phy_wait => continue,
                 Ok(None) => info!(
                     "{}: no PHY link after {}; setting it up anyway",
@@ -331,14 +337,14 @@ impl Pid1 {
         self.timeline.mark(self.foreground_name(), now);
         info!("{}", self.timeline.summary());
         let written = self.timeline.to_json().and_then(|json| {
-            std::fs::create_dir_all(crate::status::STATE_DIR)
+            std::fs::create_dir_all(crate::net::status::STATE_DIR)
                 .and_then(|()| {
-                    crate::etc_files::write_atomic(
-                        std::path::Path::new(crate::timeline::BOOT_JSON),
+                    crate::net::etc_files::write_atomic(
+                        std::path::Path::new(crate::pid1::timeline::BOOT_JSON),
                         &json,
                     )
                 })
-                .map_err(|e| format!("{}: {e}", crate::timeline::BOOT_JSON))
+                .map_err(|e| format!("{}: {e}", crate::pid1::timeline::BOOT_JSON))
         });
         if let Err(e) = written {
             info!("{e}");
@@ -352,7 +358,7 @@ impl Pid1 {
             .partition(|n| done(n));
         self.ipv6_held = still;
         for name in now_free {
-            if let Err(e) = crate::link::set_ipv6_disabled(&name, false) {
+            if let Err(e) = crate::net::link::set_ipv6_disabled(&name, false) {
                 info!("{e}");
             }
         }
@@ -374,11 +380,11 @@ impl Pid1 {
             }
             if o == Outcome::Lost && !self.has_lease() {
                 // Keep the files true: no lease, no leased address in /etc/hosts.
-                let publish = crate::net_config::Publish {
+                let publish = crate::net::configure::Publish {
                     set_hostname: false,
                     ..self.publish.clone()
                 };
-                for e in crate::net_config::publish(&publish, None, "") {
+                for e in crate::net::configure::publish(&publish, None, "") {
                     info!("{e}");
                 }
             }
@@ -445,7 +451,7 @@ impl Pid1 {
             }
         }
         if !self.phy_held.is_empty() {
-            let t = now + crate::phy::POLL_EVERY;
+            let t = now + crate::net::phy::POLL_EVERY;
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
         if self.signals.is_none() {
@@ -528,7 +534,7 @@ impl Pid1 {
                         }
                         outs.extend(n.carrier(nl, now, carrier))
                     }
-                    None if crate::boot::is_dhcp_candidate(&link)
+                    None if crate::pid1::boot::is_dhcp_candidate(&link)
                         && !self.known.contains(&link.index)
                         && !new_links.iter().any(|l: &Link| l.index == link.index) =>
                     {

@@ -4,8 +4,9 @@
 //! ext2/3/4 and FAT families only (what blkid reads for them); anything else needs a
 //! device path. A filesystem type the kernel does not know yet is loaded as a module.
 
+use crate::debug;
 use crate::log::escape;
-use crate::{debug, modules};
+use crate::system::modules;
 use nix::mount::MsFlags;
 use std::collections::HashSet;
 use std::io::Read;
@@ -61,10 +62,10 @@ fn entry(line: usize, fields: &[&str]) -> Result<Entry, String> {
     };
     Ok(Entry {
         line,
-        spec: crate::mounts::unescape(spec),
-        file: crate::mounts::unescape(file),
-        vfstype: crate::mounts::unescape(vfstype),
-        options: crate::mounts::unescape(options)
+        spec: crate::system::mounts::unescape(spec),
+        file: crate::system::mounts::unescape(file),
+        vfstype: crate::system::mounts::unescape(vfstype),
+        options: crate::system::mounts::unescape(options)
             .split(',')
             .filter(|o| !o.is_empty())
             .map(str::to_string)
@@ -280,7 +281,7 @@ fn known_filesystems(text: &str) -> HashSet<String> {
         .collect()
 }
 
-fn matches(source: &Source, v: &crate::blkid::Volume) -> bool {
+fn matches(source: &Source, v: &crate::system::blkid::Volume) -> bool {
     match source {
         Source::Label(l) => !v.label.is_empty() && v.label == *l,
         Source::Uuid(u) => v.uuid.eq_ignore_ascii_case(u),
@@ -351,15 +352,15 @@ fn probe_devices(source: &Source) -> Result<Option<String>, String> {
         .map_err(|e| format!("reading /sys/class/block: {e}"))?;
     for name in dir.flatten().map(|d| d.file_name()) {
         let dev = Path::new("/dev").join(&name);
-        let mut head = Vec::with_capacity(crate::blkid::PROBE_BYTES);
+        let mut head = Vec::with_capacity(crate::system::blkid::PROBE_BYTES);
         let read = std::fs::File::open(&dev).and_then(|f| {
-            f.take(crate::blkid::PROBE_BYTES as u64)
+            f.take(crate::system::blkid::PROBE_BYTES as u64)
                 .read_to_end(&mut head)
         });
         if read.is_err() {
             continue;
         }
-        if let Some(v) = crate::blkid::identify(&head).filter(|v| matches(source, v)) {
+        if let Some(v) = crate::system::blkid::identify(&head).filter(|v| matches(source, v)) {
             let dev = dev.to_string_lossy().into_owned();
             debug!("fstab: {source} is {dev} ({} superblock)", v.kind);
             return Ok(Some(dev));
@@ -488,7 +489,7 @@ pub fn mount_all(path: &Path) -> Vec<String> {
             }
         };
         let present = std::fs::read_to_string("/proc/self/mounts")
-            .map(|t| crate::mounts::mounted_targets(&t))
+            .map(|t| crate::system::mounts::mounted_targets(&t))
             .unwrap_or_default();
         if present.contains(&m.target) {
             debug!("fstab {at}: already mounted");
@@ -556,8 +557,11 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn octal_escapes_decode_and_stray_backslashes_stay() {
-        assert_eq!(crate::mounts::unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
-        assert_eq!(crate::mounts::unescape("x\\09y\\04"), "x\\09y\\04");
+        assert_eq!(
+            crate::system::mounts::unescape("a\\040b\\011c\\134d"),
+            "a b\tc\\d"
+        );
+        assert_eq!(crate::system::mounts::unescape("x\\09y\\04"), "x\\09y\\04");
     }
 
     #[test]
@@ -742,7 +746,7 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
     /// The first 2048 bytes of an ext4 image made by
     /// `mkfs.ext4 -L qdata -U 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0`, where they matter.
     fn ext4_head() -> Vec<u8> {
-        let mut head = vec![0u8; crate::blkid::PROBE_BYTES];
+        let mut head = vec![0u8; crate::system::blkid::PROBE_BYTES];
         head[0x438..0x43a].copy_from_slice(&[0x53, 0xef]);
         head[0x468..0x478].copy_from_slice(&[
             0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2,
@@ -754,7 +758,7 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn ext_superblock_gives_label_and_uuid() {
-        let v = crate::blkid::identify(&ext4_head()).unwrap();
+        let v = crate::system::blkid::identify(&ext4_head()).unwrap();
         assert_eq!(v.kind, "ext");
         assert_eq!(v.label, "qdata");
         assert_eq!(v.uuid, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
@@ -768,12 +772,12 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn fat_boot_sectors_give_label_and_volume_id() {
-        let mut fat32 = vec![0u8; crate::blkid::PROBE_BYTES];
+        let mut fat32 = vec![0u8; crate::system::blkid::PROBE_BYTES];
         fat32[510..512].copy_from_slice(&[0x55, 0xaa]);
         fat32[0x52..0x5a].copy_from_slice(b"FAT32   ");
         fat32[0x43..0x47].copy_from_slice(&0x1234_abcd_u32.to_le_bytes());
         fat32[0x47..0x52].copy_from_slice(b"EFI        ");
-        let v = crate::blkid::identify(&fat32).unwrap();
+        let v = crate::system::blkid::identify(&fat32).unwrap();
         assert_eq!(
             (v.kind, v.label.as_str(), v.uuid.as_str()),
             ("fat", "EFI", "1234-ABCD")
@@ -784,7 +788,7 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
         fat16[0x36..0x3e].copy_from_slice(b"FAT16   ");
         fat16[0x27..0x2b].copy_from_slice(&0x0000_0001_u32.to_le_bytes());
         fat16[0x2b..0x36].copy_from_slice(b"NO NAME    ");
-        let v = crate::blkid::identify(&fat16).unwrap();
+        let v = crate::system::blkid::identify(&fat16).unwrap();
         assert_eq!((v.label.as_str(), v.uuid.as_str()), ("", "0000-0001"));
         // No label is never a match, even for an empty LABEL=.
         assert!(!matches(&Source::Label(String::new()), &v));

@@ -2,10 +2,10 @@
 //! be tested and used alone. It configures IFACE and prints the lease.
 
 use crate::dhcp::lease::Lease;
-use crate::link::{LinkEvents, Netlink};
 use crate::log::uptime;
-use crate::net_config::Publish;
-use crate::netif::{NetIf, Outcome};
+use crate::net::configure::Publish;
+use crate::net::link::{LinkEvents, Netlink};
+use crate::net::netif::{NetIf, Outcome};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -123,7 +123,7 @@ fn run(args: &Args) -> Result<i32, String> {
     let events = LinkEvents::open()?;
     let link = nl.link(&args.iface)?;
     if !link.up {
-        crate::phy::wait_before_setting_up(&link.name);
+        crate::net::phy::wait_before_setting_up(&link.name);
     }
     nl.set_up(&link)?;
     let publish = Publish {
@@ -135,7 +135,7 @@ fn run(args: &Args) -> Result<i32, String> {
         publish,
         None,
         args.rapid_commit,
-        crate::netif::DefaultOwner::default(),
+        crate::net::netif::DefaultOwner::default(),
     )?;
     let started = uptime();
     let deadline = args.timeout.map(|t| started + t);

@@ -55,7 +55,7 @@ pub const SIGNALS: [i32; 5] = [
 
 /// Mount points to take down, deepest last mounted first; the root stays.
 pub fn unmount_order(mounts: &str) -> Vec<String> {
-    let mut targets: Vec<String> = crate::mounts::mounted_targets(mounts)
+    let mut targets: Vec<String> = crate::system::mounts::mounted_targets(mounts)
         .into_iter()
         .filter(|t| t != "/")
         .collect();
@@ -103,7 +103,7 @@ fn signal_all(sig: Signal, bound: Duration) -> bool {
     let _ = kill(Pid::from_raw(-1), Signal::SIGCONT);
     let end = uptime() + bound;
     loop {
-        crate::reaper::reap_all();
+        crate::system::reaper::reap_all();
         if !others_left() {
             return true;
         }
@@ -186,7 +186,7 @@ pub fn finish(kind: Kind) -> ! {
     info!("reboot(2) failed: {err:?}; halting here");
     // PID 1 must not return: wait forever, reaping.
     loop {
-        crate::reaper::reap_all();
+        crate::system::reaper::reap_all();
         nix::unistd::pause();
     }
 }

@@ -4,8 +4,9 @@
 //! followed by power-off or reboot (`qinit.on_exit=`).
 
 use crate::dhcp::client::Instant;
-use crate::shutdown::Kind;
-use crate::{console, info};
+use crate::info;
+use crate::system::console;
+use crate::system::shutdown::Kind;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,13 +2,14 @@
 //! host name, modules, loopback and Ethernet over netlink, then the event loop (DHCP and
 //! the shell). Every failure is logged and the boot goes on.
 
-use crate::cmdline::{self, Config};
-use crate::link::{Link, LinkEvents, Netlink};
+use crate::config::cmdline::{self, Config};
+use crate::info;
 use crate::log::{ms, uptime};
-use crate::net_config::Publish;
-use crate::pid1::Pid1;
-use crate::timeline::Timeline;
-use crate::{console, info, modules, mounts};
+use crate::net::configure::Publish;
+use crate::net::link::{Link, LinkEvents, Netlink};
+use crate::pid1::event_loop::Pid1;
+use crate::pid1::timeline::Timeline;
+use crate::system::{console, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -55,7 +56,7 @@ fn load_modules(
     };
     let (deps, builtin) = modules::read_tables(&dir);
     // Every device's driver, by modalias, as udev would; then what qinit.modules adds.
-    let (loaded, errs) = crate::modalias::coldplug(
+    let (loaded, errs) = crate::system::modalias::coldplug(
         std::path::Path::new("/sys"),
         &dir,
         &deps,
@@ -135,12 +136,17 @@ pub fn boot() -> ! {
         search: cfg.search.clone(),
     };
     step(&mut tl, "host name", || {
-        ((), crate::net_config::publish(&publish, None, ""))
+        ((), crate::net::configure::publish(&publish, None, ""))
     });
     // NIC drivers first: a link takes seconds to come up after it is set up, and the
     // other drivers load meanwhile.
     step(&mut tl, "network drivers", || {
-        load_modules(&cfg, crate::modalias::is_network_device, false, &mut || {})
+        load_modules(
+            &cfg,
+            crate::system::modalias::is_network_device,
+            false,
+            &mut || {},
+        )
     });
 
     let tty = console::console_tty(cfg.console.as_deref());
@@ -183,12 +189,12 @@ pub fn boot() -> ! {
     step(&mut tl, "fstab", || {
         (
             (),
-            crate::fstab::mount_all(std::path::Path::new("/etc/fstab")),
+            crate::system::fstab::mount_all(std::path::Path::new("/etc/fstab")),
         )
     });
     // Open after coldplug: devices seen from here on come as uevents. A NIC whose driver
     // the second coldplug loaded is picked up by the link events.
-    pid1.hotplug = crate::uevent::Hotplug::open()
+    pid1.hotplug = crate::system::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
     // Marks made while the interfaces were added (a carrier already up) go in too.

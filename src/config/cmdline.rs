@@ -19,9 +19,9 @@ pub struct Config {
     pub rapid_commit: bool,
     /// Appliance mode: this command instead of the shell.
     pub exec: Option<Vec<String>>,
-    pub on_exit: crate::foreground::OnExit,
+    pub on_exit: crate::pid1::foreground::OnExit,
     /// `ip=` words (the kernel's syntax), from the command line or else the file.
-    pub ip: Vec<crate::ip_config::IpConfig>,
+    pub ip: Vec<crate::config::ip::IpConfig>,
     /// Name servers and search domains that win over the lease's.
     pub dns: Vec<std::net::Ipv4Addr>,
     pub search: Vec<String>,
@@ -31,7 +31,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dhcp_timeout: Duration::from_secs(5),
-            phy_wait: crate::phy::HOLD_AT_MOST,
+            phy_wait: crate::net::phy::HOLD_AT_MOST,
             hostname: None,
             shell: "/bin/sh".into(),
             console: None,
@@ -41,7 +41,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             rapid_commit: false,
             exec: None,
-            on_exit: crate::foreground::OnExit::Respawn,
+            on_exit: crate::pid1::foreground::OnExit::Respawn,
             ip: Vec::new(),
             dns: Vec::new(),
             search: Vec::new(),
@@ -87,7 +87,7 @@ pub fn load(file: Option<&str>, cmdline: &str) -> (Config, Vec<String>) {
     let mut errors = Vec::new();
     let file_line = match file {
         Some(text) => {
-            let (line, errs) = crate::config_file::to_cmdline(text);
+            let (line, errs) = crate::config::file::to_cmdline(text);
             errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
             line
         }
@@ -95,10 +95,10 @@ pub fn load(file: Option<&str>, cmdline: &str) -> (Config, Vec<String>) {
     };
     let (mut cfg, errs) = parse(&format!("{file_line} {cmdline}"));
     errors.extend(errs);
-    let (mut ip, errs) = crate::ip_config::from_cmdline(cmdline);
+    let (mut ip, errs) = crate::config::ip::from_cmdline(cmdline);
     errors.extend(errs);
     if ip.is_empty() {
-        let (file_ip, errs) = crate::ip_config::from_cmdline(&file_line);
+        let (file_ip, errs) = crate::config::ip::from_cmdline(&file_line);
         errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
         ip = file_ip;
     }
@@ -190,7 +190,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 Some(_) => errors.push(bad("expected a command starting with an absolute path")),
                 None => errors.push(bad("unbalanced quotes")),
             },
-            ("qinit.on_exit", Some(v)) => match crate::foreground::OnExit::parse(v) {
+            ("qinit.on_exit", Some(v)) => match crate::pid1::foreground::OnExit::parse(v) {
                 Some(o) => cfg.on_exit = o,
                 None => errors.push(bad("expected respawn, poweroff, reboot or halt")),
             },
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn phy_wait_out_of_range_keeps_the_default() {
         let (c, e) = parse("qinit.phy_wait=61 qinit.phy_wait=-1 qinit.phy_wait=0.5s");
-        assert_eq!(c.phy_wait, crate::phy::HOLD_AT_MOST);
+        assert_eq!(c.phy_wait, crate::net::phy::HOLD_AT_MOST);
         assert_eq!(
             e,
             [
@@ -255,7 +255,7 @@ mod tests {
         );
         assert_eq!(
             c.on_exit,
-            crate::foreground::OnExit::Shutdown(crate::shutdown::Kind::PowerOff)
+            crate::pid1::foreground::OnExit::Shutdown(crate::system::shutdown::Kind::PowerOff)
         );
         let (c, e) = parse("qinit.exec=app \"qinit.exec=/bin/x 'y\" qinit.on_exit=later");
         assert_eq!(c.exec, None);
@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(c.ip[0].device.as_deref(), Some("eth0"));
         assert_eq!(c.dns, vec![std::net::Ipv4Addr::new(10, 0, 2, 3)]);
         let (c, _) = load(Some(file), "quiet");
-        assert_eq!(c.ip[0].method, crate::ip_config::Method::Dhcp);
+        assert_eq!(c.ip[0].method, crate::config::ip::Method::Dhcp);
     }
 
     #[test]

@@ -6,9 +6,9 @@ use crate::dhcp::lease::Lease;
 use crate::dhcp::raw::RawReceiver;
 use crate::dhcp::socket::DhcpSocket;
 use crate::dhcp::wire::ClientId;
-use crate::link::{Link, Netlink};
 use crate::log::ms;
-use crate::net_config::{self, Publish};
+use crate::net::configure::{self, Publish};
+use crate::net::link::{Link, Netlink};
 use crate::{debug, info};
 use std::cell::Cell;
 use std::os::fd::BorrowedFd;
@@ -233,7 +233,7 @@ impl NetIf {
                         "dhcp {}: lease on {} ended; address removed",
                         self.link.name, lease.address
                     );
-                    for e in net_config::remove(nl, &self.link, &lease) {
+                    for e in configure::remove(nl, &self.link, &lease) {
                         info!("dhcp {}: {e}", self.link.name);
                     }
                     self.applied = None;
@@ -260,9 +260,9 @@ impl NetIf {
             }
             Some(i) => i == self.link.index,
         };
-        let mut errors = net_config::apply(nl, &self.link, lease, self.applied.as_ref(), primary);
+        let mut errors = configure::apply(nl, &self.link, lease, self.applied.as_ref(), primary);
         if primary {
-            errors.extend(net_config::publish(
+            errors.extend(configure::publish(
                 &self.publish,
                 Some(lease),
                 &format!("DHCP on {name}"),
@@ -321,7 +321,7 @@ impl NetIf {
             .zip(self.applied.as_ref().and_then(|l| l.lease_time))
             .map(|(end, len)| end.saturating_sub(len))
             .unwrap_or(now);
-        let text = crate::status::render(
+        let text = crate::net::status::render(
             &self.link.name,
             self.client.state_name(),
             self.applied.as_ref(),
@@ -331,6 +331,6 @@ impl NetIf {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = crate::etc_files::write_atomic(path, &text);
+        let _ = crate::net::etc_files::write_atomic(path, &text);
     }
 }

@@ -3,8 +3,8 @@
 //! turns it into system state.
 
 use crate::dhcp::lease::Lease;
-use crate::etc_files::{Identity, render_hosts, render_resolv, write_atomic};
-use crate::link::{Link, Netlink};
+use crate::net::etc_files::{Identity, render_hosts, render_resolv, write_atomic};
+use crate::net::link::{Link, Netlink};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 

@@ -1,0 +1,12 @@
+//! The network: links, addresses and routes over netlink, the per-interface DHCP
+//! driver, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
+//! the plan for each interface, the e1000 PHY wait, and the state files `qinit status`
+//! reads.
+
+pub mod configure;
+pub mod etc_files;
+pub mod link;
+pub mod netif;
+pub mod phy;
+pub mod plan;
+pub mod status;

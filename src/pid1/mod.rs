@@ -1,0 +1,7 @@
+//! PID 1 itself: the boot sequence, the event loop, the foreground program (shell or
+//! appliance), and the boot timeline.
+
+pub mod boot;
+pub mod event_loop;
+pub mod foreground;
+pub mod timeline;

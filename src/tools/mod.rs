@@ -1,0 +1,11 @@
+//! The faces of the binary that are not PID 1: `qinit dhcp IFACE` runs the DHCP client
+//! on one interface from a shell.
+
+pub mod dhcp;
+
+/// What `qinit` with no or a wrong subcommand prints.
+pub const USAGE: &str =
+    "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]
+       qinit status
+       qinit analyze
+       qinit poweroff|reboot|halt";
