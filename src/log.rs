@@ -15,19 +15,10 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
-/// Time since boot, suspend included: the clock every timer of qinit runs on.
-pub fn uptime() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
 /// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
 /// nowhere else to report them.
 pub fn write_line(msg: std::fmt::Arguments<'_>) {
-    let t = uptime();
+    let t = crate::clock::uptime();
     let line = format!(
         "[{:5}.{:06}] qinit: {}\n",
         t.as_secs(),

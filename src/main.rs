@@ -37,7 +37,15 @@ fn pid1_main() -> ! {
     let tty = system::console::console_tty(None);
     loop {
         let _ = std::panic::catch_unwind(|| {
-            pid1::event_loop::Pid1::new(cfg.clone(), tty.clone()).run()
+            pid1::event_loop::Pid1::new(
+                cfg.clone(),
+                tty.clone(),
+                pid1::signals::Signals::install(),
+                net::network::Network::none(&cfg),
+                None,
+                pid1::timeline::Timeline::default(),
+            )
+            .run()
         });
     }
 }

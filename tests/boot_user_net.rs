@@ -42,7 +42,7 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
     checks.check(!log.contains("no lease after"), || {
         "qemu's DHCP server answers at once, yet qinit gave up waiting for a lease".to_owned()
     });
-    // e1000 is set up only once its PHY has finished autonegotiation (src/phy.rs).
+    // e1000 is set up only once its PHY has finished autonegotiation (src/net/phy.rs).
     let phy = log.find("qinit: eth0: PHY link at 1000 Mb/s after");
     let started = log.find("qinit: eth0: DHCP started");
     checks.check(phy.is_some() && phy < started, || {

@@ -4,10 +4,34 @@
 
 use std::time::Duration;
 
+/// How long an e1000 interface is held down for its PHY unless `qinit.phy_wait` says
+/// otherwise: qemu's model autonegotiates in 500 ms, real ones within about 3 s.
+pub const PHY_WAIT_DEFAULT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What follows the appliance's exit (`qinit.on_exit=`).
+pub enum OnExit {
+    #[default]
+    Respawn,
+    Shutdown(crate::system::shutdown::Kind),
+}
+
+impl OnExit {
+    pub fn parse(v: &str) -> Option<OnExit> {
+        match v {
+            "respawn" => Some(OnExit::Respawn),
+            "poweroff" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::PowerOff)),
+            "reboot" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::Reboot)),
+            "halt" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::Halt)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub dhcp_timeout: Duration,
-    /// The longest an interface is held down waiting for its PHY (src/phy.rs); 0: never.
+    /// The longest an interface is held down waiting for its PHY (src/net/phy.rs); 0: never.
     pub phy_wait: Duration,
     pub hostname: Option<String>,
     pub shell: String,
@@ -19,7 +43,7 @@ pub struct Config {
     pub rapid_commit: bool,
     /// Appliance mode: this command instead of the shell.
     pub exec: Option<Vec<String>>,
-    pub on_exit: crate::pid1::foreground::OnExit,
+    pub on_exit: OnExit,
     /// `ip=` words (the kernel's syntax), from the command line or else the file.
     pub ip: Vec<crate::config::ip::IpConfig>,
     /// Name servers and search domains that win over the lease's.
@@ -31,7 +55,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dhcp_timeout: Duration::from_secs(5),
-            phy_wait: crate::net::phy::HOLD_AT_MOST,
+            phy_wait: PHY_WAIT_DEFAULT,
             hostname: None,
             shell: "/bin/sh".into(),
             console: None,
@@ -41,7 +65,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             rapid_commit: false,
             exec: None,
-            on_exit: crate::pid1::foreground::OnExit::Respawn,
+            on_exit: OnExit::Respawn,
             ip: Vec::new(),
             dns: Vec::new(),
             search: Vec::new(),
@@ -49,72 +73,11 @@ impl Default for Config {
     }
 }
 
-/// Splits a command line into words, honouring double quotes like the kernel's
-/// next_arg(): quotes group, and are removed.
-pub fn split_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_quotes = false;
-    let mut has_word = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                in_quotes = !in_quotes;
-                has_word = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if has_word {
-                    words.push(std::mem::take(&mut cur));
-                    has_word = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                has_word = true;
-            }
-        }
-    }
-    if has_word {
-        words.push(cur);
-    }
-    words
-}
-
-/// The settings from /etc/qinit.conf (its text, if there is one) and the kernel command
-/// line, which wins: its values are read last, and its `ip=` words, when it has any,
-/// replace the file's.
-pub fn load(file: Option<&str>, cmdline: &str) -> (Config, Vec<String>) {
-    let mut errors = Vec::new();
-    let file_line = match file {
-        Some(text) => {
-            let (line, errs) = crate::config::file::to_cmdline(text);
-            errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
-            line
-        }
-        None => String::new(),
-    };
-    let (mut cfg, errs) = parse(&format!("{file_line} {cmdline}"));
-    errors.extend(errs);
-    let (mut ip, errs) = crate::config::ip::from_cmdline(cmdline);
-    errors.extend(errs);
-    if ip.is_empty() {
-        let (file_ip, errs) = crate::config::ip::from_cmdline(&file_line);
-        errors.extend(errs.into_iter().map(|e| format!("/etc/qinit.conf: {e}")));
-        ip = file_ip;
-    }
-    // A host name in ip= is the kernel's way to name the machine.
-    if cfg.hostname.is_none() {
-        cfg.hostname = ip.iter().find_map(|c| c.hostname.clone());
-    }
-    cfg.ip = ip;
-    (cfg, errors)
-}
-
 /// Parses the command line; returns the settings and one error line per bad value.
 pub fn parse(line: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut errors = Vec::new();
-    for word in split_words(line) {
+    for word in crate::config::words::split_words(line) {
         let (key, value) = match word.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (word.as_str(), None),
@@ -190,7 +153,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 Some(_) => errors.push(bad("expected a command starting with an absolute path")),
                 None => errors.push(bad("unbalanced quotes")),
             },
-            ("qinit.on_exit", Some(v)) => match crate::pid1::foreground::OnExit::parse(v) {
+            ("qinit.on_exit", Some(v)) => match OnExit::parse(v) {
                 Some(o) => cfg.on_exit = o,
                 None => errors.push(bad("expected respawn, poweroff, reboot or halt")),
             },
@@ -208,16 +171,16 @@ mod tests {
     #[test]
     fn splits_like_the_kernel() {
         assert_eq!(
-            split_words("console=ttyS0  a=\"b c\" \"d e\"=f quiet\n"),
+            crate::config::words::split_words("console=ttyS0  a=\"b c\" \"d e\"=f quiet\n"),
             vec!["console=ttyS0", "a=b c", "d e=f", "quiet"]
         );
-        assert_eq!(split_words(""), Vec::<String>::new());
+        assert_eq!(crate::config::words::split_words(""), Vec::<String>::new());
     }
 
     #[test]
     fn phy_wait_out_of_range_keeps_the_default() {
         let (c, e) = parse("qinit.phy_wait=61 qinit.phy_wait=-1 qinit.phy_wait=0.5s");
-        assert_eq!(c.phy_wait, crate::net::phy::HOLD_AT_MOST);
+        assert_eq!(c.phy_wait, PHY_WAIT_DEFAULT);
         assert_eq!(
             e,
             [
@@ -255,7 +218,7 @@ mod tests {
         );
         assert_eq!(
             c.on_exit,
-            crate::pid1::foreground::OnExit::Shutdown(crate::system::shutdown::Kind::PowerOff)
+            OnExit::Shutdown(crate::system::shutdown::Kind::PowerOff)
         );
         let (c, e) = parse("qinit.exec=app \"qinit.exec=/bin/x 'y\" qinit.on_exit=later");
         assert_eq!(c.exec, None);
@@ -266,20 +229,20 @@ mod tests {
     fn command_line_wins_over_the_file() {
         let file =
             "hostname = \"filehost\"\ndhcp_timeout = 9\nip = [\"dhcp\"]\ndns = [\"10.0.2.3\"]\n";
-        let (c, e) = load(Some(file), "qinit.dhcp_timeout=1 ip=eth0:off");
+        let (c, e) = crate::config::load(Some(file), "qinit.dhcp_timeout=1 ip=eth0:off");
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(c.hostname.as_deref(), Some("filehost"));
         assert_eq!(c.dhcp_timeout, Duration::from_secs(1));
         assert_eq!(c.ip.len(), 1);
         assert_eq!(c.ip[0].device.as_deref(), Some("eth0"));
         assert_eq!(c.dns, vec![std::net::Ipv4Addr::new(10, 0, 2, 3)]);
-        let (c, _) = load(Some(file), "quiet");
+        let (c, _) = crate::config::load(Some(file), "quiet");
         assert_eq!(c.ip[0].method, crate::config::ip::Method::Dhcp);
     }
 
     #[test]
     fn errors_in_the_file_name_it_and_the_rest_applies() {
-        let (c, e) = load(
+        let (c, e) = crate::config::load(
             Some("hostnmae = \"x\"\nshell = \"/bin/ash\"\n"),
             "ip=1.2.3.4::::x;y:eth0:off qinit.search=a.test,b.test",
         );
@@ -295,12 +258,12 @@ mod tests {
 
     #[test]
     fn ip_hostname_names_the_machine_unless_qinit_hostname_does() {
-        let (c, _) = load(
+        let (c, _) = crate::config::load(
             None,
             "ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off",
         );
         assert_eq!(c.hostname.as_deref(), Some("appliance"));
-        let (c, _) = load(
+        let (c, _) = crate::config::load(
             None,
             "qinit.hostname=box ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off",
         );

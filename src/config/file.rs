@@ -52,10 +52,6 @@ const KEYS: [(&str, &str, Kind); 15] = [
 /// The file as one command-line string, to go before /proc/cmdline's:
 /// `format!("{file} {proc_cmdline}")`. Returns one error line per bad key or value, each
 /// starting with `line N:` (the caller adds the path).
-#[allow(
-    dead_code,
-    reason = "the boot reads /etc/qinit.conf once it is wired in"
-)]
 pub fn to_cmdline(text: &str) -> (String, Vec<String>) {
     let (words, errors) = to_cmdline_words(text);
     let line: Vec<String> = words.iter().map(|w| quote_word(w)).collect();
@@ -151,7 +147,7 @@ fn strings<'a>(value: &'a DeValue<'_>) -> Option<Vec<&'a str>> {
 }
 
 /// Quotes a word the way people write it on the kernel command line, `key="a b"`, when it
-/// holds whitespace, so that cmdline::split_words gives it back whole. Words with '"'
+/// holds whitespace, so that words::split_words gives it back whole. Words with '"'
 /// never get here (the kernel's quoting cannot hold them).
 fn quote_word(word: &str) -> String {
     if !word.contains(char::is_whitespace) {
@@ -172,7 +168,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::cmdline::{parse, split_words};
+    use crate::config::cmdline::parse;
+    use crate::config::words::split_words;
     use std::time::Duration;
 
     fn words(text: &str) -> Vec<String> {

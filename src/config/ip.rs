@@ -22,7 +22,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::config::cmdline::split_words;
+use crate::config::words::split_words;
 use crate::log::escape;
 
 /// What one `ip=` word asks for. `hostname` and `dns` apply whatever the method: the

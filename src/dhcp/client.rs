@@ -4,12 +4,10 @@
 
 use super::lease::{Lease, from_ack};
 use super::wire::{ClientId, Request, build, parse_reply};
+use crate::clock::Uptime;
 use dhcproto::v4::MessageType;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-
-/// Time since boot (CLOCK_BOOTTIME), passed in by the caller.
-pub type Instant = Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
@@ -44,8 +42,8 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Exchange {
     xid: u32,
-    started: Instant,
-    retry_at: Instant,
+    started: Uptime,
+    retry_at: Uptime,
     attempt: u32,
 }
 
@@ -55,7 +53,7 @@ enum State {
     Init,
     /// After a NAK: wait, then DISCOVER.
     Backoff {
-        until: Instant,
+        until: Uptime,
     },
     Selecting(Exchange),
     Requesting {
@@ -65,22 +63,22 @@ enum State {
     },
     Bound {
         lease: Lease,
-        bound_at: Instant,
+        bound_at: Uptime,
     },
     Renewing {
         lease: Lease,
-        bound_at: Instant,
+        bound_at: Uptime,
         ex: Exchange,
     },
     Rebinding {
         lease: Lease,
-        bound_at: Instant,
+        bound_at: Uptime,
         ex: Exchange,
     },
     /// INIT-REBOOT: carrier came back while we held a lease.
     Rebooting {
         lease: Lease,
-        bound_at: Instant,
+        bound_at: Uptime,
         ex: Exchange,
     },
 }
@@ -167,7 +165,7 @@ impl Client {
     }
 
     /// When the lease ends, if we hold one (None also for an infinite lease).
-    pub fn expires_at(&self) -> Option<Instant> {
+    pub fn expires_at(&self) -> Option<Uptime> {
         match &self.state {
             State::Bound { lease, bound_at }
             | State::Renewing {
@@ -202,7 +200,7 @@ impl Client {
         Duration::from_millis(u64::try_from((base + ms).max(500)).unwrap_or(500))
     }
 
-    fn new_exchange(&mut self, now: Instant) -> Exchange {
+    fn new_exchange(&mut self, now: Uptime) -> Exchange {
         let xid = u32::try_from(self.random() >> 32).unwrap_or(0);
         Exchange {
             xid,
@@ -212,7 +210,7 @@ impl Client {
         }
     }
 
-    pub fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<Uptime> {
         match &self.state {
             State::Init => None,
             State::Backoff { until } => Some(*until),
@@ -224,7 +222,7 @@ impl Client {
         }
     }
 
-    pub fn handle(&mut self, now: Instant, event: Event<'_>) -> Vec<Action> {
+    pub fn handle(&mut self, now: Uptime, event: Event<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::CarrierUp => self.carrier_up(now, &mut out),
@@ -242,7 +240,7 @@ impl Client {
         out
     }
 
-    fn carrier_up(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn carrier_up(&mut self, now: Uptime, out: &mut Vec<Action>) {
         let was = self.carrier;
         self.carrier = true;
         match std::mem::replace(&mut self.state, State::Init) {
@@ -273,7 +271,7 @@ impl Client {
         &mut self,
         req: Request,
         ex: &Exchange,
-        now: Instant,
+        now: Uptime,
         to: Destination,
         out: &mut Vec<Action>,
     ) {
@@ -287,7 +285,7 @@ impl Client {
         }
     }
 
-    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn tick(&mut self, now: Uptime, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Init);
         self.state = match state {
             State::Backoff { until } if now >= until => {
@@ -368,9 +366,9 @@ impl Client {
     /// Bound, renewing and rebinding are one timeline: T1, T2, expiry (RFC 2131 4.4.5).
     fn lease_timers(
         &mut self,
-        now: Instant,
+        now: Uptime,
         lease: Lease,
-        bound_at: Instant,
+        bound_at: Uptime,
         ex: Option<(bool, Exchange)>,
         out: &mut Vec<Action>,
     ) -> State {
@@ -427,7 +425,7 @@ impl Client {
         }
     }
 
-    fn restart(&mut self, now: Instant, out: &mut Vec<Action>) -> Exchange {
+    fn restart(&mut self, now: Uptime, out: &mut Vec<Action>) -> Exchange {
         let mut ex = self.new_exchange(now);
         self.send(Request::Discover, &ex, now, Destination::Broadcast, out);
         ex.retry_at = now + self.jitter(retransmit_delay(0));
@@ -437,7 +435,7 @@ impl Client {
 
     /// At shutdown: DHCPRELEASE unicast to the server, then the lease's removal (RFC 2131
     /// 4.4.6). The client is left in INIT.
-    pub fn release(&mut self, now: Instant) -> Vec<Action> {
+    pub fn release(&mut self, now: Uptime) -> Vec<Action> {
         let mut out = Vec::new();
         if let Some(lease) = lease_in(std::mem::replace(&mut self.state, State::Init)) {
             let ex = self.new_exchange(now);
@@ -462,7 +460,7 @@ impl Client {
         }
     }
 
-    fn packet(&mut self, now: Instant, bytes: &[u8], out: &mut Vec<Action>) {
+    fn packet(&mut self, now: Uptime, bytes: &[u8], out: &mut Vec<Action>) {
         let Some(xid) = self.current_xid() else {
             return;
         };
@@ -487,7 +485,6 @@ impl Client {
                     }
                     Err(e) => {
                         out.push(Action::Note(format!("unusable ACK: {e}")));
-                        self.last_refusal = Some(format!("an ACK was refused: {e}"));
                         self.last_refusal = Some(format!("an ACK was refused: {e}"));
                         State::Selecting(ex)
                     }
@@ -602,7 +599,7 @@ impl Client {
         };
     }
 
-    fn bind(&mut self, now: Instant, lease: Lease, out: &mut Vec<Action>) -> State {
+    fn bind(&mut self, now: Uptime, lease: Lease, out: &mut Vec<Action>) -> State {
         self.naks = 0;
         self.sent = 0;
         self.last_refusal = None;
@@ -682,7 +679,7 @@ mod tests {
         b
     }
 
-    fn bound_client(extra: &[u8]) -> (Client, Instant) {
+    fn bound_client(extra: &[u8]) -> (Client, Uptime) {
         let mut c = client();
         let t0 = Duration::from_secs(10);
         let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));

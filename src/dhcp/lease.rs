@@ -1,5 +1,5 @@
 //! A lease: what an ACK grants, with every name validated and every time made sane.
-//! Applying it to the system is `net_config`'s job; this is only data.
+//! Applying it to the system is `net::configure`'s job; this is only data.
 
 use super::wire::Reply;
 use std::net::Ipv4Addr;

@@ -1,5 +1,7 @@
-//! DHCPv4 client: `wire` (messages), `options` (reading them safely), `lease` (what an ACK
-//! grants), `client` (the state machine), `socket` (the I/O adapter).
+//! The DHCPv4 client, sans I/O apart from its two sockets: `wire` (messages), `options`
+//! (reading them safely), `lease` (what an ACK grants), `client` (the state machine, fed
+//! with time and packets), and `socket` and `raw` (the UDP and packet sockets it needs).
+//! It knows nothing of links or files: applying a lease is `net`'s job.
 
 pub mod client;
 pub mod lease;

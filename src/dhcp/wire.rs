@@ -1,6 +1,6 @@
 //! DHCP messages on the wire: requests built with dhcproto, replies checked field by field
-//! before anything in them is believed (RFC 2131 4.1 and the checks in
-//! shared/docs/dhcp-client.md).
+//! before anything in them is believed (RFC 2131 section 4.1: op, xid, chaddr, and the
+//! message type and server identifier a reply must carry).
 
 use super::options::{RawOptions, ReplyOptions, walk};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};

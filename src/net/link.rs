@@ -26,6 +26,22 @@ pub struct Link {
     pub carrier: bool,
 }
 
+impl Link {
+    /// Whether DHCP configures this interface: every Ethernet one with an address.
+    pub fn is_dhcp_candidate(&self) -> bool {
+        self.ethernet && self.mac.is_some_and(|m| m != [0; 6]) && self.name != "lo"
+    }
+}
+
+/// The interfaces DHCP configures, in the kernel's order.
+pub fn ethernet_links(links: &[Link]) -> Vec<Link> {
+    links
+        .iter()
+        .filter(|l| l.is_dhcp_candidate())
+        .cloned()
+        .collect()
+}
+
 fn link_of(msg: &LinkMessage) -> Link {
     let mut name = String::new();
     let mut mac = None;

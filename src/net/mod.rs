@@ -5,8 +5,11 @@
 
 pub mod configure;
 pub mod etc_files;
+pub mod ipv6_hold;
 pub mod link;
 pub mod netif;
+pub mod network;
 pub mod phy;
 pub mod plan;
+pub mod static_addr;
 pub mod status;

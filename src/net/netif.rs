@@ -1,7 +1,8 @@
 //! One interface under DHCP: the state machine, its socket, and what has been applied.
 //! Both PID 1's event loop and `qinit dhcp` drive it with the same calls.
 
-use crate::dhcp::client::{Action, Client, Event, Instant};
+use crate::clock::Uptime;
+use crate::dhcp::client::{Action, Client, Event};
 use crate::dhcp::lease::Lease;
 use crate::dhcp::raw::RawReceiver;
 use crate::dhcp::socket::DhcpSocket;
@@ -30,10 +31,10 @@ pub struct NetIf {
     applied: Option<Lease>,
     publish: Publish,
     state_file: Option<PathBuf>,
-    carrier_at: Option<Instant>,
+    carrier_at: Option<Uptime>,
     /// When the first message went out after the carrier came (DISCOVER, or REQUEST
     /// when rebooting with a lease); reset at each carrier.
-    first_sent_at: Option<Instant>,
+    first_sent_at: Option<Uptime>,
     buf: Vec<u8>,
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
@@ -49,7 +50,7 @@ fn seed(mac: &[u8; 6]) -> u64 {
     let mut b = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
     let mut s = u64::from_ne_bytes(b)
-        ^ u64::try_from(crate::log::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
+        ^ u64::try_from(crate::clock::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
     for &x in mac {
         s = s.rotate_left(8) ^ u64::from(x);
     }
@@ -127,11 +128,11 @@ impl NetIf {
         self.client.why_no_lease()
     }
 
-    pub fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<Uptime> {
         self.client.next_wakeup()
     }
 
-    pub fn carrier(&mut self, nl: &mut Netlink, now: Instant, up: bool) -> Vec<Outcome> {
+    pub fn carrier(&mut self, nl: &mut Netlink, now: Uptime, up: bool) -> Vec<Outcome> {
         if up == self.link.carrier && self.carrier_at.is_some() {
             return Vec::new();
         }
@@ -151,7 +152,7 @@ impl NetIf {
         }
     }
 
-    pub fn readable(&mut self, nl: &mut Netlink, now: Instant) -> Vec<Outcome> {
+    pub fn readable(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Outcome> {
         let mut out = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
         while let Some(n) = self.sock.recv(&mut buf) {
@@ -178,7 +179,7 @@ impl NetIf {
     }
 
     /// DHCPRELEASE and deconfiguration, for shutdown and `qinit dhcp --release`.
-    pub fn release(&mut self, nl: &mut Netlink, now: Instant) {
+    pub fn release(&mut self, nl: &mut Netlink, now: Uptime) {
         if let Some(l) = &self.applied {
             info!(
                 "dhcp {}: releasing {} to {}",
@@ -190,11 +191,11 @@ impl NetIf {
         self.write_state(now);
     }
 
-    pub fn tick(&mut self, nl: &mut Netlink, now: Instant) -> Vec<Outcome> {
+    pub fn tick(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Outcome> {
         self.drive(nl, now, Event::Tick)
     }
 
-    fn drive(&mut self, nl: &mut Netlink, now: Instant, event: Event<'_>) -> Vec<Outcome> {
+    fn drive(&mut self, nl: &mut Netlink, now: Uptime, event: Event<'_>) -> Vec<Outcome> {
         // Open the packet socket before a DISCOVER goes out, so no reply is missed.
         if matches!(event, Event::CarrierUp) {
             self.update_raw();
@@ -206,19 +207,14 @@ impl NetIf {
         out
     }
 
-    fn run_actions(
-        &mut self,
-        nl: &mut Netlink,
-        now: Instant,
-        actions: Vec<Action>,
-    ) -> Vec<Outcome> {
+    fn run_actions(&mut self, nl: &mut Netlink, now: Uptime, actions: Vec<Action>) -> Vec<Outcome> {
         let mut out = Vec::new();
         for action in actions {
             match action {
                 Action::Send { bytes, to } => match self.sock.send(&bytes, to) {
                     Ok(()) => {
                         if self.first_sent_at.is_none() {
-                            self.first_sent_at = Some(crate::log::uptime());
+                            self.first_sent_at = Some(crate::clock::uptime());
                         }
                     }
                     Err(e) => info!("{e}"),
@@ -247,7 +243,7 @@ impl NetIf {
         out
     }
 
-    fn apply(&mut self, nl: &mut Netlink, now: Instant, lease: &Lease) {
+    fn apply(&mut self, nl: &mut Netlink, now: Uptime, lease: &Lease) {
         let name = &self.link.name;
         let renewed = self
             .applied
@@ -311,7 +307,7 @@ impl NetIf {
         self.applied = Some(lease.clone());
     }
 
-    fn write_state(&self, now: Instant) {
+    fn write_state(&self, now: Uptime) {
         let Some(path) = &self.state_file else {
             return;
         };

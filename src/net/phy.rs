@@ -8,13 +8,18 @@
 //! seconds later; set up after it, the first run sees the link at once. So for such a
 //! driver the interface is set up when the PHY reports link, or after `HOLD_AT_MOST`.
 
+use crate::clock::Uptime;
+use crate::info;
+use crate::log::ms;
+use crate::net::link::Link;
+use crate::net::plan::LinkPlan;
 use std::time::Duration;
 
 /// Drivers whose carrier lags like that.
 const LAGGING_DRIVERS: &[&str] = &["e1000"];
 
 /// The longest a link is held down waiting for its PHY (a cable may be unplugged).
-pub const HOLD_AT_MOST: Duration = Duration::from_secs(3);
+pub const HOLD_AT_MOST: Duration = crate::config::cmdline::PHY_WAIT_DEFAULT;
 
 /// How often a held link's PHY is asked.
 pub const POLL_EVERY: Duration = Duration::from_millis(5);
@@ -101,6 +106,62 @@ pub fn wait_before_setting_up(iface: &str) {
     let since = std::time::Instant::now();
     while since.elapsed() < HOLD_AT_MOST && matches!(link_speed(iface), Ok(None)) {
         std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// Interfaces PID 1 leaves down until their PHY has link, each with its plan and when
+/// its wait began; `release` hands back the ones whose wait is over.
+#[derive(Debug, Default)]
+pub struct PhyHold {
+    held: Vec<(Link, LinkPlan, Uptime)>,
+}
+
+impl PhyHold {
+    pub fn hold(&mut self, link: Link, plan: LinkPlan, now: Uptime) {
+        self.held.push((link, plan, now));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.held.iter().map(|(l, _, _)| l)
+    }
+
+    /// The held interfaces whose PHY has link, or whose wait (`wait`) is over, with
+    /// their plans; and whether any PHY came up (a mark for the timeline).
+    pub fn release(&mut self, now: Uptime, wait: Duration) -> (Vec<(Link, LinkPlan)>, bool) {
+        let mut ready = Vec::new();
+        let mut linked = false;
+        for (i, (link, _, since)) in self.held.iter().enumerate() {
+            let waited = now.saturating_sub(*since);
+            match link_speed(&link.name) {
+                Ok(None) if waited < wait => continue,
+                Ok(None) => info!(
+                    "{}: no PHY link after {}; setting it up anyway",
+                    link.name,
+                    ms(waited)
+                ),
+                Ok(Some(speed)) => {
+                    linked = true;
+                    info!(
+                        "{}: PHY link at {speed} Mb/s after {}",
+                        link.name,
+                        ms(waited)
+                    )
+                }
+                Err(e) => info!("{e}; setting it up"),
+            }
+            ready.push(i);
+        }
+        let mut out = Vec::new();
+        for i in ready.into_iter().rev() {
+            let (link, plan, _) = self.held.remove(i);
+            out.push((link, plan));
+        }
+        out.reverse();
+        (out, linked)
     }
 }
 

@@ -6,7 +6,7 @@ use crate::dhcp::lease::{Lease, Route};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum LinkPlan {
     Dhcp,
     Static(Box<Lease>),
     /// Left down and unconfigured.
@@ -17,25 +17,25 @@ pub enum Plan {
 /// Without `ip=`, every interface runs DHCP. An `ip=` naming a device pins it: devices no
 /// `ip=` names stay down. An `ip=` without a device applies to every interface, except a
 /// static address, which only the first gets (the kernel's ipconfig does the same).
-pub fn plan_for(name: &str, position: usize, ips: &[IpConfig], search: &[String]) -> Plan {
+pub fn plan_for(name: &str, position: usize, ips: &[IpConfig], search: &[String]) -> LinkPlan {
     if ips.is_empty() {
-        return Plan::Dhcp;
+        return LinkPlan::Dhcp;
     }
     let named = ips.iter().find(|c| c.device.as_deref() == Some(name));
     let pinning = ips.iter().any(|c| c.device.is_some());
     let chosen = match named {
         Some(c) => c,
-        None if pinning => return Plan::Off,
+        None if pinning => return LinkPlan::Off,
         None => match ips.iter().find(|c| c.device.is_none()) {
             Some(c) => c,
-            None => return Plan::Off,
+            None => return LinkPlan::Off,
         },
     };
     match &chosen.method {
-        Method::Off => Plan::Off,
-        Method::Dhcp => Plan::Dhcp,
-        Method::Static(_) if named.is_none() && position > 0 => Plan::Off,
-        Method::Static(st) => Plan::Static(Box::new(static_lease(chosen, st, search))),
+        Method::Off => LinkPlan::Off,
+        Method::Dhcp => LinkPlan::Dhcp,
+        Method::Static(_) if named.is_none() && position > 0 => LinkPlan::Off,
+        Method::Static(st) => LinkPlan::Static(Box::new(static_lease(chosen, st, search))),
     }
 }
 
@@ -79,14 +79,14 @@ mod tests {
 
     #[test]
     fn without_ip_every_interface_runs_dhcp() {
-        assert_eq!(plan_for("eth0", 0, &[], &[]), Plan::Dhcp);
-        assert_eq!(plan_for("eth3", 3, &[], &[]), Plan::Dhcp);
+        assert_eq!(plan_for("eth0", 0, &[], &[]), LinkPlan::Dhcp);
+        assert_eq!(plan_for("eth3", 3, &[], &[]), LinkPlan::Dhcp);
     }
 
     #[test]
     fn static_line_becomes_a_lease_for_its_device() {
         let c = ips(&["10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off:10.0.2.3"]);
-        let Plan::Static(l) = plan_for("eth0", 0, &c, &["corp.test".into()]) else {
+        let LinkPlan::Static(l) = plan_for("eth0", 0, &c, &["corp.test".into()]) else {
             panic!("not static")
         };
         assert_eq!(l.address, Ipv4Addr::new(10, 0, 2, 50));
@@ -97,28 +97,28 @@ mod tests {
         assert_eq!(l.search, vec!["corp.test".to_string()]);
         assert_eq!(l.lease_time, None);
         // eth0 is pinned: eth1 stays down.
-        assert_eq!(plan_for("eth1", 1, &c, &[]), Plan::Off);
+        assert_eq!(plan_for("eth1", 1, &c, &[]), LinkPlan::Off);
     }
 
     #[test]
     fn off_and_dhcp_without_device_apply_to_all() {
-        assert_eq!(plan_for("eth1", 1, &ips(&["off"]), &[]), Plan::Off);
-        assert_eq!(plan_for("eth1", 1, &ips(&["dhcp"]), &[]), Plan::Dhcp);
-        assert_eq!(plan_for("eth0", 0, &ips(&["eth0:off"]), &[]), Plan::Off);
+        assert_eq!(plan_for("eth1", 1, &ips(&["off"]), &[]), LinkPlan::Off);
+        assert_eq!(plan_for("eth1", 1, &ips(&["dhcp"]), &[]), LinkPlan::Dhcp);
+        assert_eq!(plan_for("eth0", 0, &ips(&["eth0:off"]), &[]), LinkPlan::Off);
     }
 
     #[test]
     fn static_without_device_goes_to_the_first_interface_only() {
         let c = ips(&["10.0.2.50::10.0.2.2:255.255.255.0"]);
-        assert!(matches!(plan_for("eth0", 0, &c, &[]), Plan::Static(_)));
-        assert_eq!(plan_for("eth1", 1, &c, &[]), Plan::Off);
+        assert!(matches!(plan_for("eth0", 0, &c, &[]), LinkPlan::Static(_)));
+        assert_eq!(plan_for("eth1", 1, &c, &[]), LinkPlan::Off);
     }
 
     #[test]
     fn two_devices_two_plans() {
         let c = ips(&["eth0:dhcp", "10.0.3.9:::255.255.255.0::eth1:none"]);
-        assert_eq!(plan_for("eth0", 0, &c, &[]), Plan::Dhcp);
-        assert!(matches!(plan_for("eth1", 1, &c, &[]), Plan::Static(_)));
-        assert_eq!(plan_for("eth2", 2, &c, &[]), Plan::Off);
+        assert_eq!(plan_for("eth0", 0, &c, &[]), LinkPlan::Dhcp);
+        assert!(matches!(plan_for("eth1", 1, &c, &[]), LinkPlan::Static(_)));
+        assert_eq!(plan_for("eth2", 2, &c, &[]), LinkPlan::Off);
     }
 }

@@ -94,7 +94,7 @@ pub fn main() -> i32 {
     }
     for p in files {
         if let Ok(text) = std::fs::read_to_string(&p) {
-            print!("{}", describe(&text, crate::log::uptime()));
+            print!("{}", describe(&text, crate::clock::uptime()));
             println!();
         }
     }

@@ -2,12 +2,15 @@
 //! host name, modules, loopback and Ethernet over netlink, then the event loop (DHCP and
 //! the shell). Every failure is logged and the boot goes on.
 
-use crate::config::cmdline::{self, Config};
+use crate::clock::uptime;
+use crate::config::cmdline::Config;
 use crate::info;
-use crate::log::{ms, uptime};
+use crate::log::ms;
 use crate::net::configure::Publish;
-use crate::net::link::{Link, LinkEvents, Netlink};
+use crate::net::link::{LinkEvents, Netlink, ethernet_links};
+use crate::net::network::Network;
 use crate::pid1::event_loop::Pid1;
+use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::{console, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -32,9 +35,9 @@ fn read_config() -> (Config, Vec<String>) {
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     match std::fs::read("/proc/cmdline") {
-        Ok(bytes) => cmdline::load(file.as_deref(), &String::from_utf8_lossy(&bytes)),
+        Ok(bytes) => crate::config::load(file.as_deref(), &String::from_utf8_lossy(&bytes)),
         Err(e) => {
-            let (cfg, mut errors) = cmdline::load(file.as_deref(), "");
+            let (cfg, mut errors) = crate::config::load(file.as_deref(), "");
             errors.push(format!("reading /proc/cmdline: {e}"));
             (cfg, errors)
         }
@@ -103,23 +106,11 @@ fn loopback(nl: &mut Netlink) -> Vec<String> {
     errors
 }
 
-/// The interfaces DHCP configures: every Ethernet one, in the kernel's order.
-pub fn ethernet_links(links: &[Link]) -> Vec<Link> {
-    links
-        .iter()
-        .filter(|l| is_dhcp_candidate(l))
-        .cloned()
-        .collect()
-}
-
-pub fn is_dhcp_candidate(l: &Link) -> bool {
-    l.ethernet && l.mac.is_some_and(|m| m != [0; 6]) && l.name != "lo"
-}
-
 pub fn boot() -> ! {
     info!("qinit {} started as PID 1", env!("CARGO_PKG_VERSION"));
     let mut tl = Timeline::default();
     tl.mark("pid1", uptime());
+    let signals = Signals::install();
     // Ctrl-Alt-Del becomes SIGINT to us instead of an immediate reboot.
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
         info!("disabling Ctrl-Alt-Del: {e}");
@@ -149,9 +140,6 @@ pub fn boot() -> ! {
         )
     });
 
-    let tty = console::console_tty(cfg.console.as_deref());
-    let mut pid1 = Pid1::new(cfg.clone(), tty);
-
     let (nl, events, links) = step(&mut tl, "network", || {
         let mut errors = Vec::new();
         let mut nl = match Netlink::open() {
@@ -174,17 +162,14 @@ pub fn boot() -> ! {
         }
         ((Some(nl), events, links), errors)
     });
-    pid1.nl = nl;
-    pid1.events = events;
-    pid1.publish = publish;
-    pid1.net_started = uptime();
+    let mut network = Network::new(&cfg, publish, nl, events);
     for link in links {
-        pid1.add_interface(link);
+        network.add_interface(link);
     }
     // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
     // set up (virtio) has its OFFER in milliseconds.
     step(&mut tl, "modules", || {
-        load_modules(&cfg, |_| true, true, &mut || pid1.serve_ready())
+        load_modules(&cfg, |_| true, true, &mut || network.serve_ready())
     });
     step(&mut tl, "fstab", || {
         (
@@ -194,20 +179,17 @@ pub fn boot() -> ! {
     });
     // Open after coldplug: devices seen from here on come as uevents. A NIC whose driver
     // the second coldplug loaded is picked up by the link events.
-    pid1.hotplug = crate::system::uevent::Hotplug::open()
+    let hotplug = crate::system::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
-    // Marks made while the interfaces were added (a carrier already up) go in too.
-    for m in std::mem::take(&mut pid1.timeline.marks) {
-        tl.marks.push(m);
-    }
-    pid1.timeline = tl;
-    pid1.run()
+    let tty = console::console_tty(cfg.console.as_deref());
+    Pid1::new(cfg, tty, signals, network, hotplug, tl).run()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::link::Link;
 
     fn link(name: &str, ethernet: bool) -> Link {
         Link {

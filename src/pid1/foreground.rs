@@ -3,30 +3,12 @@
 //! over), then restarted when it exits, with a back-off for one that fails at once, or
 //! followed by power-off or reboot (`qinit.on_exit=`).
 
-use crate::dhcp::client::Instant;
+use crate::clock::Uptime;
+use crate::config::cmdline::OnExit;
 use crate::info;
 use crate::system::console;
 use crate::system::shutdown::Kind;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnExit {
-    #[default]
-    Respawn,
-    Shutdown(Kind),
-}
-
-impl OnExit {
-    pub fn parse(v: &str) -> Option<OnExit> {
-        match v {
-            "respawn" => Some(OnExit::Respawn),
-            "poweroff" => Some(OnExit::Shutdown(Kind::PowerOff)),
-            "reboot" => Some(OnExit::Shutdown(Kind::Reboot)),
-            "halt" => Some(OnExit::Shutdown(Kind::Halt)),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
@@ -61,10 +43,10 @@ pub struct Foreground {
     pub program: Program,
     pub on_exit: OnExit,
     pid: Option<u32>,
-    started: Option<Instant>,
+    started: Option<Uptime>,
     runs: u32,
     quick_exits: u32,
-    next_start: Option<Instant>,
+    next_start: Option<Uptime>,
 }
 
 /// What the caller must do after the program exited.
@@ -96,7 +78,7 @@ impl Foreground {
     }
 
     /// When to start next: `first` for the very first start, else after the back-off.
-    pub fn due(&self, now: Instant, first: Instant) -> Option<Instant> {
+    pub fn due(&self, now: Uptime, first: Uptime) -> Option<Uptime> {
         if self.pid.is_some() {
             return None;
         }
@@ -106,7 +88,7 @@ impl Foreground {
         Some(self.next_start.unwrap_or(now))
     }
 
-    pub fn start(&mut self, now: Instant, tty: &str) {
+    pub fn start(&mut self, now: Uptime, tty: &str) {
         info!("starting {} on {tty}", self.program.name());
         self.runs += 1;
         self.started = Some(now);
@@ -121,7 +103,7 @@ impl Foreground {
     }
 
     /// Called for every reaped child; None when it was not ours.
-    pub fn exited(&mut self, pid: u32, status: &str, now: Instant) -> Option<AfterExit> {
+    pub fn exited(&mut self, pid: u32, status: &str, now: Uptime) -> Option<AfterExit> {
         if self.pid != Some(pid) {
             return None;
         }

@@ -4,4 +4,5 @@
 pub mod boot;
 pub mod event_loop;
 pub mod foreground;
+pub mod signals;
 pub mod timeline;

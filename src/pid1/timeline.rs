@@ -66,6 +66,16 @@ impl Timeline {
         format!("boot: {}; {}", stages.join(", "), marks.join(", "))
     }
 
+    /// Writes the timeline to `BOOT_JSON`.
+    pub fn save(&self) -> Result<(), String> {
+        let json = self.to_json()?;
+        let path = std::path::Path::new(BOOT_JSON);
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| crate::net::etc_files::write_atomic(path, &json))
+            .map_err(|e| format!("{BOOT_JSON}: {e}"))
+    }
+
     pub fn to_json(&self) -> Result<String, String> {
         serde_json::to_string_pretty(self).map_err(|e| format!("boot.json: {e}"))
     }

@@ -42,7 +42,7 @@ pub fn console_tty(forced: Option<&str>) -> String {
 }
 
 /// Starts `argv` on `tty` in a new session with the tty as its controlling terminal, so
-/// job control and Ctrl-C work. A login program gets "-name" as argv[0] (a login shell
+/// job control and Ctrl-C work. A login program gets "-name" as argv\[0\] (a login shell
 /// reads /etc/profile). Returns its pid.
 pub fn spawn_on_tty(argv: &[String], login: bool, tty: &str) -> Result<u32, String> {
     let Some(path) = argv.first() else {

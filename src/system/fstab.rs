@@ -205,22 +205,22 @@ struct Mount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Plan {
+enum MountPlan {
     Skip(&'static str),
     Mount(Mount),
 }
 
 /// What to do with an entry, before looking at the system.
-fn plan(e: &Entry) -> Result<Plan, String> {
+fn plan(e: &Entry) -> Result<MountPlan, String> {
     let (flags, data, own) = mount_options(&e.options);
     if own.noauto {
-        return Ok(Plan::Skip("noauto"));
+        return Ok(MountPlan::Skip("noauto"));
     }
     if e.vfstype == "swap" {
-        return Ok(Plan::Skip("swap is not handled"));
+        return Ok(MountPlan::Skip("swap is not handled"));
     }
     if e.file == "/" {
-        return Ok(Plan::Skip("the root is the initramfs"));
+        return Ok(MountPlan::Skip("the root is the initramfs"));
     }
     if !e.file.starts_with('/') {
         return Err("the mount point is not an absolute path".into());
@@ -228,7 +228,7 @@ fn plan(e: &Entry) -> Result<Plan, String> {
     if e.vfstype == "auto" || e.vfstype.contains(',') {
         return Err(format!("type {}: name one filesystem type", e.vfstype));
     }
-    Ok(Plan::Mount(Mount {
+    Ok(MountPlan::Mount(Mount {
         source: Source::parse(&e.spec)?,
         target: e.file.clone(),
         fstype: e.vfstype.clone(),
@@ -478,8 +478,8 @@ pub fn mount_all(path: &Path) -> Vec<String> {
             e.passno
         );
         let m = match plan(e) {
-            Ok(Plan::Mount(m)) => m,
-            Ok(Plan::Skip(why)) => {
+            Ok(MountPlan::Mount(m)) => m,
+            Ok(MountPlan::Skip(why)) => {
                 debug!("fstab {at}: skipped: {why}");
                 continue;
             }
@@ -495,7 +495,7 @@ pub fn mount_all(path: &Path) -> Vec<String> {
             debug!("fstab {at}: already mounted");
             continue;
         }
-        let t = crate::log::uptime();
+        let t = crate::clock::uptime();
         match mount_one(&m, &mut loader, &mut log) {
             Ok(source) => log.push(format!(
                 "{at}: mounted {} ({}) in {}",
@@ -505,7 +505,7 @@ pub fn mount_all(path: &Path) -> Vec<String> {
                 } else {
                     &m.fstype
                 },
-                crate::log::ms(crate::log::uptime().saturating_sub(t))
+                crate::log::ms(crate::clock::uptime().saturating_sub(t))
             )),
             Err(why) if m.nofail => log.push(format!("{at}: {why} (nofail: going on)")),
             Err(why) => log.push(format!("{at}: {why}")),
@@ -660,14 +660,14 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
             ("/dev/vdb none swap sw 0 0", "swap is not handled"),
             ("/dev/vda / ext4 defaults 0 1", "the root is the initramfs"),
         ] {
-            assert_eq!(plan(&entry_of(line)), Ok(Plan::Skip(why)), "{line}");
+            assert_eq!(plan(&entry_of(line)), Ok(MountPlan::Skip(why)), "{line}");
         }
     }
 
     #[test]
     fn plans_sources_by_their_form() {
         let source = |line: &str| match plan(&entry_of(line)) {
-            Ok(Plan::Mount(m)) => m.source,
+            Ok(MountPlan::Mount(m)) => m.source,
             other => panic!("{line}: {other:?}"),
         };
         assert_eq!(
@@ -704,7 +704,8 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
 
     #[test]
     fn plan_carries_flags_data_and_nofail() {
-        let Ok(Plan::Mount(m)) = plan(&entry_of("tmpfs /run/t tmpfs nosuid,size=1m,nofail 0 0"))
+        let Ok(MountPlan::Mount(m)) =
+            plan(&entry_of("tmpfs /run/t tmpfs nosuid,size=1m,nofail 0 0"))
         else {
             panic!("not a mount");
         };

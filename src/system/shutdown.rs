@@ -2,8 +2,9 @@
 //! unmounted (or made read-only when busy); then reboot(2). The order is the classic
 //! one (busybox init, systemd-shutdown); each step is logged with its duration.
 
+use crate::clock::uptime;
 use crate::info;
-use crate::log::{ms, uptime};
+use crate::log::ms;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::Duration;
@@ -124,8 +125,26 @@ fn timed(what: &str, f: impl FnOnce() -> String) {
     );
 }
 
-/// Stops processes; the caller then releases DHCP leases and calls `finish`.
-pub fn stop_processes(kind: Kind, grace: Duration) {
+/// Stops the machine: the foreground program's session hung up, every process stopped,
+/// `network_down` (DHCP leases released), then sync, unmount and reboot(2).
+pub fn shutdown(
+    kind: Kind,
+    grace: Duration,
+    foreground: Option<u32>,
+    network_down: impl FnOnce(),
+) -> ! {
+    // An interactive shell ignores SIGTERM; its terminal hanging up ends it, and it
+    // hangs up its jobs in turn.
+    if let Some(pid) = foreground.and_then(|p| i32::try_from(p).ok()) {
+        let _ = kill(Pid::from_raw(-pid), Signal::SIGHUP);
+    }
+    stop_processes(kind, grace);
+    network_down();
+    finish(kind)
+}
+
+/// Stops processes: SIGTERM to all, then SIGKILL to what is left after `grace`.
+fn stop_processes(kind: Kind, grace: Duration) {
     info!("shutdown: {} requested", kind.name());
     let mut all_gone = false;
     timed("SIGTERM to every process", || {
@@ -145,7 +164,7 @@ pub fn stop_processes(kind: Kind, grace: Duration) {
 }
 
 /// sync, unmount everything, and reboot(2). Never returns.
-pub fn finish(kind: Kind) -> ! {
+fn finish(kind: Kind) -> ! {
     timed("sync", || {
         nix::unistd::sync();
         String::new()

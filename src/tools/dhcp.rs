@@ -1,8 +1,8 @@
 //! `qinit dhcp IFACE`: the same client as PID 1's, run as an ordinary process, so it can
 //! be tested and used alone. It configures IFACE and prints the lease.
 
+use crate::clock::uptime;
 use crate::dhcp::lease::Lease;
-use crate::log::uptime;
 use crate::net::configure::Publish;
 use crate::net::link::{LinkEvents, Netlink};
 use crate::net::netif::{NetIf, Outcome};

@@ -1,0 +1,349 @@
+//! Every interface of the machine and what is done to it: the plan from `ip=` for each
+//! Ethernet link at boot or when it appears, DHCP or a static address, the PHY and IPv6
+//! holds, link events, and which lease names the machine. PID 1's loop polls the fds
+//! this gives it and calls back when they are ready; it never looks inside.
+
+use crate::clock::{Uptime, uptime};
+use crate::config::cmdline::Config;
+use crate::dhcp::lease::Lease;
+use crate::info;
+use crate::net::configure::{self, Publish};
+use crate::net::ipv6_hold::Ipv6Hold;
+use crate::net::link::{Link, LinkEvents, Netlink};
+use crate::net::netif::{DefaultOwner, NetIf, Outcome};
+use crate::net::phy::{self, PhyHold};
+use crate::net::plan::{LinkPlan, plan_for};
+use crate::net::{static_addr, status};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::os::fd::BorrowedFd;
+
+pub struct Network {
+    cfg: Config,
+    nl: Option<Netlink>,
+    events: Option<LinkEvents>,
+    /// Where leases publish their names (host name, /etc files).
+    publish: Publish,
+    netifs: Vec<NetIf>,
+    default_owner: DefaultOwner,
+    /// Interfaces with a static address from `ip=`.
+    statics: Vec<(Link, Lease)>,
+    /// Every interface already planned (by index), down ones included.
+    known: Vec<u32>,
+    ipv6_held: Ipv6Hold,
+    phy_held: PhyHold,
+    /// When DHCP started: the foreground program waits for a lease until this plus the
+    /// DHCP timeout.
+    started: Uptime,
+    /// Milestones for the boot timeline ("carrier", "lease", "phy link"); PID 1 takes them.
+    marks: Vec<(&'static str, Uptime)>,
+}
+
+impl Network {
+    /// A network over `nl`, with `events` telling of link changes; no interface yet.
+    pub fn new(
+        cfg: &Config,
+        publish: Publish,
+        nl: Option<Netlink>,
+        events: Option<LinkEvents>,
+    ) -> Self {
+        Network {
+            cfg: cfg.clone(),
+            nl,
+            events,
+            publish,
+            netifs: Vec::new(),
+            default_owner: DefaultOwner::default(),
+            statics: Vec::new(),
+            known: Vec::new(),
+            ipv6_held: Ipv6Hold::default(),
+            phy_held: PhyHold::default(),
+            started: uptime(),
+            marks: Vec::new(),
+        }
+    }
+
+    /// No network at all (netlink could not be opened, or an internal failure).
+    pub fn none(cfg: &Config) -> Self {
+        Network::new(cfg, Publish::default(), None, None)
+    }
+
+    pub fn has_lease(&self) -> bool {
+        !self.statics.is_empty() || self.netifs.iter().any(|n| n.lease().is_some())
+    }
+
+    /// Whether something is still on its way to a lease (DHCP, or a PHY wait).
+    fn waiting(&self) -> bool {
+        !self.netifs.is_empty() || !self.phy_held.is_empty()
+    }
+
+    /// When the network counts as ready for the foreground program: now when there is
+    /// a lease or nothing to wait for, else when the DHCP timeout ends.
+    pub fn ready_by(&self, now: Uptime) -> Uptime {
+        if !self.waiting() || self.has_lease() {
+            now
+        } else {
+            self.started + self.cfg.dhcp_timeout
+        }
+    }
+
+    /// The milestones reached since the last call, for the boot timeline.
+    pub fn take_marks(&mut self) -> Vec<(&'static str, Uptime)> {
+        std::mem::take(&mut self.marks)
+    }
+
+    /// Configures `link` as the plan says (DHCP, a static address, or nothing): at boot
+    /// for every Ethernet interface, and later for one that appears (hotplug).
+    pub fn add_interface(&mut self, link: Link) {
+        if self.known.contains(&link.index) {
+            return;
+        }
+        let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
+        self.known.push(link.index);
+        if plan != LinkPlan::Off && !self.cfg.phy_wait.is_zero() && phy::should_hold(&link.name) {
+            info!(
+                "{}: set up once its PHY has link (within {} s): its driver notices a link only every 2 s once up",
+                link.name,
+                self.cfg.phy_wait.as_secs_f64()
+            );
+            self.phy_held.hold(link, plan, uptime());
+            return;
+        }
+        self.carry_out(link, plan);
+    }
+
+    fn carry_out(&mut self, link: Link, plan: LinkPlan) {
+        match plan {
+            LinkPlan::Off => info!("{}: left down (ip=)", link.name),
+            LinkPlan::Dhcp => self.start_dhcp(link),
+            LinkPlan::Static(lease) => {
+                if let Some(nl) = self.nl.as_mut() {
+                    static_addr::apply(nl, &link, &lease, &self.default_owner, &self.publish);
+                    self.statics.push((link, *lease));
+                }
+            }
+        }
+    }
+
+    fn start_dhcp(&mut self, link: Link) {
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        self.ipv6_held.hold(&link.name);
+        if let Err(e) = nl.set_up(&link) {
+            info!("{e}");
+        }
+        let state = Some(std::path::PathBuf::from(format!(
+            "{}/{}.lease",
+            status::STATE_DIR,
+            link.name
+        )));
+        let name = link.name.clone();
+        match NetIf::new(
+            link,
+            self.publish.clone(),
+            state,
+            self.cfg.rapid_commit,
+            DefaultOwner::clone(&self.default_owner),
+        ) {
+            Ok(mut n) => {
+                // The carrier may already be up, its event already read: ask once.
+                if let Ok(l) = nl.link(&name)
+                    && l.carrier
+                {
+                    let now = uptime();
+                    self.marks.push(("carrier", now));
+                    let _ = n.carrier(nl, now, true);
+                }
+                info!("{name}: DHCP started");
+                self.netifs.push(n);
+            }
+            Err(e) => info!("{e}"),
+        }
+    }
+
+    /// Logs, for each interface still waiting, why the foreground program (`what`)
+    /// starts without its lease.
+    pub fn report_no_lease(&self, what: &str) {
+        if !self.waiting() || self.has_lease() {
+            return;
+        }
+        let timeout = self.cfg.dhcp_timeout.as_secs_f64();
+        for n in &self.netifs {
+            info!(
+                "dhcp {}: no lease after {timeout}s ({}); starting the {what}, DHCP goes on in the background",
+                n.link.name,
+                n.why_no_lease().unwrap_or_default(),
+            );
+        }
+        for link in self.phy_held.links() {
+            info!(
+                "{}: no lease after {timeout}s (no PHY link yet, still down); starting the {what}",
+                link.name,
+            );
+        }
+    }
+
+    /// The foreground program starts: IPv6 waits no longer, lease or not.
+    pub fn release_ipv6(&mut self) {
+        self.ipv6_held.release(|_| true);
+    }
+
+    /// When the network next needs a `tick`.
+    pub fn next_wakeup(&self, now: Uptime) -> Option<Uptime> {
+        let mut wake: Option<Uptime> = None;
+        for n in &self.netifs {
+            if let Some(t) = n.next_wakeup() {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        }
+        if !self.phy_held.is_empty() {
+            let t = now + phy::POLL_EVERY;
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
+        wake
+    }
+
+    /// Runs what is due: held interfaces whose PHY has link, and the DHCP timers.
+    pub fn tick(&mut self, now: Uptime) {
+        if !self.phy_held.is_empty() {
+            let (ready, linked) = self.phy_held.release(now, self.cfg.phy_wait);
+            if linked {
+                self.marks.push(("phy link", now));
+            }
+            for (link, plan) in ready {
+                self.carry_out(link, plan);
+            }
+        }
+        if let Some(nl) = self.nl.as_mut() {
+            let mut outs = Vec::new();
+            for n in &mut self.netifs {
+                if n.next_wakeup().is_some_and(|t| t <= now) {
+                    outs.extend(n.tick(nl, now));
+                }
+            }
+            self.outcomes(outs);
+        }
+    }
+
+    /// The fds to poll, in the order `readable` expects their readiness.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = Vec::new();
+        if let Some(e) = &self.events {
+            fds.push(e.fd());
+        }
+        for n in &self.netifs {
+            fds.extend(n.fds());
+        }
+        fds
+    }
+
+    /// Serves what `ready` (one flag per fd of `fds`, same order) says can be read:
+    /// link events, then DHCP replies.
+    pub fn readable(&mut self, ready: &[bool], now: Uptime) {
+        let mut ready = ready.iter().copied();
+        let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+        let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
+        let mut new_links = Vec::new();
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut outs = Vec::new();
+        if link_ready {
+            let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
+            for link in changes {
+                match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
+                    Some(n) => {
+                        // An event says the link changed; the state it carries may
+                        // be older than what `start_dhcp` read (the carrier is set
+                        // before its event is sent). The link as it is now decides,
+                        // so a stale "no carrier" does not restart the client.
+                        let carrier = nl.link(&n.link.name).map_or(link.carrier, |l| l.carrier);
+                        if carrier {
+                            self.marks.push(("carrier", now));
+                        }
+                        outs.extend(n.carrier(nl, now, carrier))
+                    }
+                    None if link.is_dhcp_candidate()
+                        && !self.known.contains(&link.index)
+                        && !new_links.iter().any(|l: &Link| l.index == link.index) =>
+                    {
+                        info!("{}: new interface", link.name);
+                        new_links.push(link);
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (n, count) in self.netifs.iter_mut().zip(per_netif) {
+            let mut any = false;
+            for _ in 0..count {
+                any |= ready.next().unwrap_or(false);
+            }
+            if any {
+                outs.extend(n.readable(nl, now));
+            }
+        }
+        self.outcomes(outs);
+        for link in new_links {
+            self.add_interface(link);
+        }
+    }
+
+    /// Serves what is ready now (DHCP replies, link events, timers) without waiting:
+    /// the boot calls it between the steps that follow the network's, so that an OFFER
+    /// is answered while modules load.
+    pub fn serve_ready(&mut self) {
+        self.tick(uptime());
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = self
+                .fds()
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            if fds.is_empty() || poll(&mut fds, PollTimeout::ZERO).is_err() {
+                return;
+            }
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect()
+        };
+        self.readable(&ready, uptime());
+    }
+
+    fn outcomes(&mut self, outcomes: Vec<Outcome>) {
+        if outcomes.iter().any(|o| matches!(o, Outcome::Bound(_))) {
+            let bound: Vec<String> = self
+                .netifs
+                .iter()
+                .filter(|n| n.lease().is_some())
+                .map(|n| n.link.name.clone())
+                .collect();
+            self.ipv6_held
+                .release(|name| bound.iter().any(|b| b == name));
+        }
+        for o in outcomes {
+            if matches!(o, Outcome::Bound(_)) {
+                self.marks.push(("lease", uptime()));
+            }
+            if o == Outcome::Lost && !self.has_lease() {
+                // Keep the files true: no lease, no leased address in /etc/hosts.
+                let publish = Publish {
+                    set_hostname: false,
+                    ..self.publish.clone()
+                };
+                for e in configure::publish(&publish, None, "") {
+                    info!("{e}");
+                }
+            }
+        }
+    }
+
+    /// At shutdown: every lease released (DHCPRELEASE), its address and routes removed.
+    pub fn release_all(&mut self) {
+        if let Some(nl) = self.nl.as_mut() {
+            for n in &mut self.netifs {
+                n.release(nl, uptime());
+            }
+        }
+    }
+}
