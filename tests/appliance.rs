@@ -9,10 +9,9 @@ use std::time::Duration;
 use common::{Checks, Guest, Net};
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn appliance_exit_is_logged_and_powers_off() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot(
         "appliance",
         &images,
@@ -43,10 +42,9 @@ fn appliance_exit_is_logged_and_powers_off() {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn an_appliance_that_fails_at_once_is_restarted_with_a_back_off() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot(
         "appliance-backoff",
         &images,

@@ -21,10 +21,9 @@ fn has_entry(text: &str, first: &str, others: &[&str]) -> bool {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let server = HttpServer::start();
     let net = Net::User {
         options: String::new(),
@@ -192,10 +191,9 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn dhcp_hostname_domain_and_search_land_in_hostname_hosts_and_resolv_conf() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let net = Net::User {
         options: "hostname=vm1,domainname=example.test,dnssearch=corp.test".to_owned(),
     };
@@ -242,10 +240,9 @@ fn dhcp_hostname_domain_and_search_land_in_hostname_hosts_and_resolv_conf() {
 /// not held down for ever: it is set up after the PHY wait, the shell comes without a
 /// lease, and plugging the cable in later gets one.
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn e1000_without_a_link_partner_is_set_up_after_the_wait_and_leases_once_plugged() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let net = Net::User {
         options: String::new(),
     };

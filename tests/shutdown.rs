@@ -155,9 +155,7 @@ fn type_and_wait_exit(
 /// One boot: `command` at the shell must end the machine as `ending` says, within
 /// `SHUTDOWN_BOUND`.
 fn shutdown_by(name: &str, command: &str, ending: &Ending) {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot(name, &images, "", &user_net());
     let mut checks = Checks::new(name);
     guest.wait_shell();
@@ -168,40 +166,45 @@ fn shutdown_by(name: &str, command: &str, ending: &Ending) {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn busybox_poweroff_powers_off_in_order() {
     shutdown_by("poweroff", "poweroff", &POWER_OFF);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn busybox_reboot_reboots_in_order() {
     shutdown_by("reboot", "reboot", &REBOOT);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn sigterm_to_pid1_reboots() {
     shutdown_by("kill-term", "kill -TERM 1", &REBOOT);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn sigusr2_to_pid1_powers_off() {
     shutdown_by("kill-usr2", "kill -USR2 1", &POWER_OFF);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn sigpwr_to_pid1_powers_off() {
     shutdown_by("kill-pwr", "kill -PWR 1", &POWER_OFF);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn qinit_poweroff_powers_off() {
     shutdown_by("qinit-poweroff", "qinit poweroff", &POWER_OFF);
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn busybox_halt_halts_and_qemu_keeps_running() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot("halt", &images, "", &user_net());
     let mut checks = Checks::new("halt");
     guest.wait_shell();
@@ -223,10 +226,9 @@ fn busybox_halt_halts_and_qemu_keeps_running() {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn ctrl_alt_del_from_the_monitor_reboots() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot("ctrl-alt-del", &images, "", &user_net());
     let mut checks = Checks::new("ctrl-alt-del");
     guest.wait_shell();
@@ -255,10 +257,9 @@ fn ctrl_alt_del_from_the_monitor_reboots() {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     let mut guest = Guest::boot(
         "ignores-term",
         &images,
@@ -298,10 +299,9 @@ fn reaped(log: &str) -> usize {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn two_hundred_orphans_at_once_leave_no_zombie() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     // qinit.debug logs each child PID 1 reaps: the count shows who collected them.
     let mut guest = Guest::boot("orphans", &images, "qinit.debug qinit.net=off", &user_net());
     let mut checks = Checks::new("orphans");
@@ -342,10 +342,9 @@ fn two_hundred_orphans_at_once_leave_no_zombie() {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn the_shell_is_restarted_after_each_of_fifty_exits() {
-    let Some(images) = common::images() else {
-        return;
-    };
+    let images = common::images();
     const EXITS: usize = 50;
     const BOUND: Duration = Duration::from_secs(300);
     let mut guest = Guest::boot("respawn", &images, NO_NET, &user_net());
@@ -426,13 +425,10 @@ fn virtio_disk(path: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn fstab_disk_is_mounted_at_boot_and_clean_after_poweroff() {
-    let Some(images) = common::images() else {
-        return;
-    };
-    if !common::require_tools(&["mkfs.ext4", "e2fsck", "cpio", "gzip"], "the ext4 test") {
-        return;
-    }
+    let images = common::images();
+    common::require_tools(&["mkfs.ext4", "e2fsck", "cpio", "gzip"], "the ext4 test");
     let dir = TempDir::create("fstab");
     let data = ext4_image(&dir, "data.img", 32, "qdata");
     let other = ext4_image(&dir, "other.img", 8, "qlabel");

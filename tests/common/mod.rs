@@ -1,8 +1,9 @@
 //! Harness for the qemu suites: boot qinit from out/ under TCG, drive its serial console
 //! the way a user at the keyboard would, and serve HTTP on the host's loopback.
 //!
-//! A missing image, qemu or root privilege skips a test with a note on stderr; under CI
-//! (`CI=true`) it fails instead, so a broken runner cannot pass by skipping everything.
+//! Every test that boots qemu is `#[ignore]`d, so a plain `cargo test` reports it as
+//! ignored; `./build.sh test` runs it with `--include-ignored`, and then a missing image,
+//! qemu or root privilege fails it: a test that cannot run never passes.
 
 #![allow(
     dead_code,
@@ -35,16 +36,11 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
 
-/// Under CI a missing prerequisite is a failure; elsewhere the test is skipped.
-fn missing(what: &str) {
-    assert!(!in_ci(), "CI=true and {what}: cannot run the qemu suite");
-    // Straight to the stderr handle: libtest captures `eprintln!`, and a skip should be
-    // seen without --nocapture.
-    let _ = writeln!(std::io::stderr(), "skipping: {what}");
+/// A missing prerequisite fails the test: these tests are `#[ignore]`d, so they run only
+/// when asked for (`./build.sh test`), and then they must not pass without running.
+fn missing(what: &str) -> ! {
+    panic!("{what}: cannot run the qemu suite (./build.sh test installs what it needs)");
 }
 
 /// The kernel and initramfs built by ./build.sh.
@@ -53,8 +49,8 @@ pub struct Images {
     pub initrd: PathBuf,
 }
 
-/// The images and qemu, or `None` after a skip note (a failure under CI).
-pub fn images() -> Option<Images> {
+/// The images and qemu; the test fails without them.
+pub fn images() -> Images {
     let out = std::env::var_os("QINIT_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("out"));
@@ -65,14 +61,12 @@ pub fn images() -> Option<Images> {
     for file in [&images.kernel, &images.initrd] {
         if !file.is_file() {
             missing(&format!("{} is missing (run ./build.sh)", file.display()));
-            return None;
         }
     }
     if !qemu_installed() {
         missing("qemu-system-x86_64 is not installed");
-        return None;
     }
-    Some(images)
+    images
 }
 
 fn qemu_installed() -> bool {
@@ -82,8 +76,8 @@ fn qemu_installed() -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
-/// True when running as root; otherwise a skip note (a failure under CI).
-pub fn require_root(why: &str) -> bool {
+/// Fails the test unless it runs as root.
+pub fn require_root(why: &str) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     // "Uid:\treal\teffective\tsaved\tfs"
     let euid = status
@@ -91,11 +85,9 @@ pub fn require_root(why: &str) -> bool {
         .find_map(|line| line.strip_prefix("Uid:"))
         .and_then(|ids| ids.split_whitespace().nth(1))
         .map(str::to_owned);
-    if euid.as_deref() == Some("0") {
-        return true;
+    if euid.as_deref() != Some("0") {
+        missing(&format!("not root, which {why} needs"));
     }
-    missing(&format!("not root, which {why} needs"));
-    false
 }
 
 /// The guest's network card and what is behind it.
@@ -680,9 +672,8 @@ impl Drop for Checks {
     }
 }
 
-/// True when every program in `tools` is on the PATH; otherwise a skip note (a failure
-/// under CI).
-pub fn require_tools(tools: &[&str], why: &str) -> bool {
+/// Fails the test unless every program in `tools` is on the PATH.
+pub fn require_tools(tools: &[&str], why: &str) {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for tool in tools {
         let found = std::env::split_paths(&path)
@@ -690,10 +681,8 @@ pub fn require_tools(tools: &[&str], why: &str) -> bool {
             .any(|dir| dir.join(tool).is_file());
         if !found {
             missing(&format!("{tool} is not installed, which {why} needs"));
-            return false;
         }
     }
-    true
 }
 
 /// A directory of this test's own under the system's temporary directory, removed with
