@@ -1,7 +1,7 @@
 //! qinit: PID 1 for minimal Linux VMs when it is process 1, otherwise a tool
 //! (`qinit dhcp IFACE`, `qinit status`). This file only dispatches.
 
-use qinit::{config, info, net, pid1, system, tools};
+use qinit::{info, net, pid1, system, tools};
 
 fn main() {
     if std::process::id() == 1 {
@@ -27,25 +27,38 @@ fn main() {
     std::process::exit(code);
 }
 
-/// PID 1 must never exit: a panic that escapes the boot is caught, logged, and the
-/// machine keeps a shell and keeps reaping.
+/// PID 1 must never exit. Each boot step and each turn of the loop catches its own
+/// panics (`pid1::guard`); should one escape the boot anyway, PID 1 goes on with the
+/// configured policy (an appliance stays an appliance), without the network, and backs
+/// off if that fails too.
 fn pid1_main() -> ! {
     std::panic::set_hook(Box::new(|p| info!("BUG: {p}")));
     let _ = std::panic::catch_unwind(|| pid1::boot::boot());
-    info!("the boot failed; falling back to a bare shell");
-    let cfg = config::cmdline::Config::default();
-    let tty = system::console::console_tty(None);
+    info!("the boot failed; going on without the network");
+    let cfg = std::panic::catch_unwind(|| pid1::boot::read_config().0).unwrap_or_default();
+    let tty = system::console::console_tty(cfg.console.as_deref());
+    let signals = pid1::signals::Signals::install();
+    let mut guard = pid1::guard::Guard::default();
+    let mut signals = Some(signals);
     loop {
-        let _ = std::panic::catch_unwind(|| {
+        let Some(s) = signals.take() else {
+            // Run never returns; reaching here means it could not even start.
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            system::reaper::reap_all();
+            continue;
+        };
+        let (cfg, tty) = (cfg.clone(), tty.clone());
+        let _ = guard.run("PID 1 without the network", move || {
             pid1::event_loop::Pid1::new(
                 cfg.clone(),
-                tty.clone(),
-                pid1::signals::Signals::install(),
+                tty,
+                s,
                 net::network::Network::none(&cfg),
                 None,
                 pid1::timeline::Timeline::default(),
             )
             .run()
         });
+        std::thread::sleep(guard.backoff());
     }
 }

@@ -72,3 +72,38 @@ fn an_appliance_that_fails_at_once_is_restarted_with_a_back_off() {
     });
     checks.finish();
 }
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn an_appliance_that_cannot_start_gets_its_on_exit_after_five_tries() {
+    let images = common::images();
+    let mut guest = Guest::boot(
+        "appliance-missing",
+        &images,
+        "qinit.exec=/no/such/appliance qinit.on_exit=poweroff",
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    // Five tries, 5 s apart, then the power-off: about 20 s after the first.
+    let status = guest.wait_exit(Duration::from_secs(150));
+    let log = guest.log();
+    let mut checks = Checks::new("appliance-missing");
+    checks.check(status.is_some(), || {
+        "qemu should exit: on_exit=poweroff applies once the appliance cannot start".to_owned()
+    });
+    let tries = log.matches("starting /no/such/appliance on").count();
+    checks.check(tries == 5, || format!("{tries} start attempts, expected 5"));
+    checks.check(
+        log.contains("start /no/such/appliance on")
+            && log.contains("5 failed starts in a row: qinit.on_exit says power off"),
+        || {
+            "the console should name the program, its error, and the on_exit that follows"
+                .to_owned()
+        },
+    );
+    checks.check(log.contains("shutdown: power off"), || {
+        "the machine should power off as on_exit says".to_owned()
+    });
+    checks.finish();
+}

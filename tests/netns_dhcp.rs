@@ -18,7 +18,7 @@ mod netns;
 
 use dhcproto::v4::MessageType;
 use netns::{
-    Answer, Grant, Lan, Out, Pipe, Proc, Received, Scratch, Server, Via, require, dnsmasq, read,
+    Answer, Grant, Lan, Out, Pipe, Proc, Received, Scratch, Server, Via, dnsmasq, read, require,
     value,
 };
 use nix::sys::signal::Signal;

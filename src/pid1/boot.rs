@@ -10,16 +10,18 @@ use crate::net::configure::Publish;
 use crate::net::link::{LinkEvents, Netlink, ethernet_links};
 use crate::net::network::Network;
 use crate::pid1::event_loop::Pid1;
+use crate::pid1::guard::Guard;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::{console, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-/// Runs `f`, logs "<what>: N ms" and any errors it returns.
-fn step<T>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
+/// Runs `f`, logs "<what>: N ms" and any errors it returns. A step that panics is
+/// logged and counts as done with nothing (`T::default()`); the boot goes on.
+fn step<T: Default>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) -> T {
     let t = uptime();
-    let (v, errors) = f();
+    let (v, errors) = Guard::default().run(what, f).unwrap_or_default();
     for e in &errors {
         info!("{what}: {e}");
     }
@@ -30,7 +32,7 @@ fn step<T>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) 
 }
 
 /// /etc/qinit.conf, then the kernel command line, which wins.
-fn read_config() -> (Config, Vec<String>) {
+pub fn read_config() -> (Config, Vec<String>) {
     let file = std::fs::read("/etc/qinit.conf")
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());

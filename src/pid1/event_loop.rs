@@ -8,6 +8,7 @@ use crate::config::cmdline::{Config, OnExit};
 use crate::info;
 use crate::net::network::Network;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
+use crate::pid1::guard::Guard;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::uevent::Hotplug;
@@ -60,9 +61,17 @@ impl Pid1 {
         pid1
     }
 
+    /// Turns the loop forever. A turn that panics is logged and the next one goes on
+    /// with the same state; panics in a row are slowed down (`Guard`).
     pub fn run(mut self) -> ! {
+        let mut guard = Guard::default();
         loop {
-            self.turn();
+            if guard
+                .run("a turn of the event loop", || self.turn())
+                .is_none()
+            {
+                std::thread::sleep(guard.backoff());
+            }
         }
     }
 
@@ -86,7 +95,9 @@ impl Pid1 {
             self.network.report_no_lease(self.foreground_name());
             self.network.release_ipv6();
         }
-        self.foreground.start(now, &self.tty);
+        if let Some(AfterExit::Shutdown(kind)) = self.foreground.start(now, &self.tty) {
+            self.shutdown(kind);
+        }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
             // the console, and /run/qinit/boot.json for `qinit analyze` and the bench.

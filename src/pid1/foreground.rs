@@ -39,6 +39,13 @@ pub fn backoff(quick: u32) -> Duration {
     }
 }
 
+/// Starts that fail in a row (no such program, not executable) before `on_exit` applies
+/// as if the program had run and exited.
+pub const FAILED_STARTS_BEFORE_ON_EXIT: u32 = 5;
+
+/// The wait before trying again after a failed start.
+pub const RETRY_FAILED_START: Duration = Duration::from_secs(5);
+
 pub struct Foreground {
     pub program: Program,
     pub on_exit: OnExit,
@@ -46,6 +53,7 @@ pub struct Foreground {
     started: Option<Uptime>,
     runs: u32,
     quick_exits: u32,
+    failed_starts: u32,
     next_start: Option<Uptime>,
 }
 
@@ -65,6 +73,7 @@ impl Foreground {
             started: None,
             runs: 0,
             quick_exits: 0,
+            failed_starts: 0,
             next_start: None,
         }
     }
@@ -88,16 +97,49 @@ impl Foreground {
         Some(self.next_start.unwrap_or(now))
     }
 
-    pub fn start(&mut self, now: Uptime, tty: &str) {
+    /// Starts the program on `tty`; what follows a start that failed too often.
+    pub fn start(&mut self, now: Uptime, tty: &str) -> Option<AfterExit> {
         info!("starting {} on {tty}", self.program.name());
+        let spawned = console::spawn_on_tty(&self.program.argv, self.program.login, tty);
+        self.spawned(now, spawned)
+    }
+
+    /// Records the result of a start. A program that cannot be started is tried again
+    /// every 5 s; after `FAILED_STARTS_BEFORE_ON_EXIT` failures in a row, an appliance's
+    /// `on_exit` applies as if it had run and failed (a shell is only tried again).
+    pub fn spawned(&mut self, now: Uptime, spawned: Result<u32, String>) -> Option<AfterExit> {
         self.runs += 1;
         self.started = Some(now);
         self.next_start = None;
-        match console::spawn_on_tty(&self.program.argv, self.program.login, tty) {
-            Ok(pid) => self.pid = Some(pid),
+        match spawned {
+            Ok(pid) => {
+                self.pid = Some(pid);
+                self.failed_starts = 0;
+                None
+            }
             Err(e) => {
-                info!("{e}; trying again in 5 s");
-                self.next_start = Some(now + Duration::from_secs(5));
+                self.failed_starts += 1;
+                match self.on_exit {
+                    OnExit::Shutdown(kind)
+                        if self.failed_starts >= FAILED_STARTS_BEFORE_ON_EXIT =>
+                    {
+                        info!(
+                            "{e}; {} failed starts in a row: qinit.on_exit says {}",
+                            self.failed_starts,
+                            kind.name()
+                        );
+                        Some(AfterExit::Shutdown(kind))
+                    }
+                    _ => {
+                        info!(
+                            "{e} (failed start {} in a row); trying again in {} s",
+                            self.failed_starts,
+                            RETRY_FAILED_START.as_secs()
+                        );
+                        self.next_start = Some(now + RETRY_FAILED_START);
+                        None
+                    }
+                }
             }
         }
     }
@@ -148,6 +190,55 @@ impl Foreground {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_appliance_that_cannot_start_gets_its_on_exit_after_five_tries() {
+        let mut f = Foreground::new(
+            Program {
+                argv: vec!["/nonexistent".into()],
+                login: false,
+            },
+            OnExit::Shutdown(Kind::PowerOff),
+        );
+        let mut now = Duration::from_secs(10);
+        for i in 1..FAILED_STARTS_BEFORE_ON_EXIT {
+            assert_eq!(f.due(now, now), Some(now), "try {i} is due");
+            assert_eq!(
+                f.spawned(now, Err("start /nonexistent: ENOENT".into())),
+                None
+            );
+            assert_eq!(f.due(now, now), Some(now + RETRY_FAILED_START));
+            now += RETRY_FAILED_START;
+        }
+        assert_eq!(
+            f.spawned(now, Err("start /nonexistent: ENOENT".into())),
+            Some(AfterExit::Shutdown(Kind::PowerOff))
+        );
+    }
+
+    #[test]
+    fn a_shell_that_cannot_start_is_tried_again_forever_and_a_success_resets_the_count() {
+        let mut f = Foreground::new(Program::shell("/bin/sh"), OnExit::Respawn);
+        let now = Duration::from_secs(1);
+        for _ in 0..3 * FAILED_STARTS_BEFORE_ON_EXIT {
+            assert_eq!(f.spawned(now, Err("no".into())), None);
+        }
+        let mut g = Foreground::new(Program::shell("/bin/sh"), OnExit::Shutdown(Kind::Halt));
+        for _ in 1..FAILED_STARTS_BEFORE_ON_EXIT {
+            assert_eq!(g.spawned(now, Err("no".into())), None);
+        }
+        assert_eq!(g.spawned(now, Ok(42)), None);
+        assert_eq!(g.pid(), Some(42));
+        assert_eq!(
+            g.exited(42, "exit 0", now + Duration::from_secs(5)),
+            Some(AfterExit::Shutdown(Kind::Halt))
+        );
+        assert_eq!(
+            g.spawned(now, Err("no".into())),
+            None,
+            "the count starts again"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

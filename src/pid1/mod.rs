@@ -4,5 +4,6 @@
 pub mod boot;
 pub mod event_loop;
 pub mod foreground;
+pub mod guard;
 pub mod signals;
 pub mod timeline;

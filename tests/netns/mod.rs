@@ -34,7 +34,6 @@ pub const SERVER_IF: &str = "vs0";
 // ---------------------------------------------------------------------------------------
 // Prerequisites
 
-
 /// A missing prerequisite fails the test: these tests are `#[ignore]`d, so they run only
 /// when asked for (`./build.sh test`), and then they must not pass without running.
 fn missing(what: &str) -> ! {
