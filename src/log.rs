@@ -1,8 +1,8 @@
 //! Console logging: one line per step, prefixed like the kernel's own lines with the
 //! uptime (CLOCK_BOOTTIME), so a boot reads as one timeline.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
@@ -15,6 +15,19 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
+/// Lines the console did not take (a stalled serial line, XOFF), not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Makes PID 1's console writes non-blocking: a console that stops taking output (a
+/// serial line held by XOFF, a host that stopped reading) then costs lines, counted and
+/// reported once it moves again, instead of freezing PID 1.
+pub fn console_never_blocks() -> Result<(), String> {
+    let fd = std::io::stderr();
+    let flags = rustix::fs::fcntl_getfl(&fd).map_err(|e| format!("console: F_GETFL: {e}"))?;
+    rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| format!("console: F_SETFL O_NONBLOCK: {e}"))
+}
+
 /// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
 /// nowhere else to report them.
 pub fn write_line(msg: std::fmt::Arguments<'_>) {
@@ -25,7 +38,42 @@ pub fn write_line(msg: std::fmt::Arguments<'_>) {
         t.subsec_micros(),
         msg
     );
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let stderr = std::io::stderr();
+    // The lock keeps lines from threads whole; the writes go straight to the fd.
+    let _lock = stderr.lock();
+    write_bounded(stderr.as_fd(), line.as_bytes(), &DROPPED);
+}
+
+/// Writes as much of `buf` as `fd` takes without waiting; true when all of it went.
+fn write_some(fd: BorrowedFd<'_>, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        match rustix::io::write(fd, buf) {
+            Ok(0) => return false,
+            Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Writes `line` unless the fd would block; a line that does not go (or goes in part)
+/// is counted in `dropped`, and the count is reported before the next line that does.
+fn write_bounded(fd: BorrowedFd<'_>, line: &[u8], dropped: &AtomicU64) {
+    let lost = dropped.load(Ordering::Relaxed);
+    if lost > 0 {
+        // A line cut short is ended first, so the note starts a line of its own.
+        let note =
+            format!("\nqinit: {lost} console line(s) dropped: the console was not taking output\n");
+        if !write_some(fd, note.as_bytes()) {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        dropped.fetch_sub(lost, Ordering::Relaxed);
+    }
+    if !write_some(fd, line) {
+        dropped.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[macro_export]
@@ -67,6 +115,32 @@ pub fn ms(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_console_that_takes_nothing_costs_lines_not_time_and_the_loss_is_reported() {
+        let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+        let dropped = AtomicU64::new(0);
+        let line = [b'x'; 1000];
+        let start = std::time::Instant::now();
+        // A pipe holds 64 KiB: well before 200 lines it is full, like a stalled serial line.
+        for _ in 0..200 {
+            write_bounded(tx.as_fd(), &line, &dropped);
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        let lost = dropped.load(Ordering::Relaxed);
+        assert!(lost >= 130, "only {lost} lines counted as dropped");
+        // The console moves again: drain it, and the next line carries the count.
+        let mut buf = vec![0u8; 1 << 20];
+        while rustix::io::read(&rx, &mut buf).is_ok_and(|n| n > 0) {}
+        write_bounded(tx.as_fd(), b"next\n", &dropped);
+        let n = rustix::io::read(&rx, &mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(
+            text.contains(&format!("{lost} console line(s) dropped")) && text.ends_with("next\n"),
+            "{text:?}"
+        );
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn escape_keeps_printable_and_hexes_the_rest() {

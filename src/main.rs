@@ -32,7 +32,11 @@ fn main() {
 /// configured policy (an appliance stays an appliance), without the network, and backs
 /// off if that fails too.
 fn pid1_main() -> ! {
+    system::console::ensure_std_fds();
     std::panic::set_hook(Box::new(|p| info!("BUG: {p}")));
+    if let Err(e) = qinit::log::console_never_blocks() {
+        info!("{e}");
+    }
     let _ = std::panic::catch_unwind(|| pid1::boot::boot());
     info!("the boot failed; going on without the network");
     let cfg = std::panic::catch_unwind(|| pid1::boot::read_config().0).unwrap_or_default();

@@ -243,3 +243,65 @@ fn static_ip_on_user_networking_reaches_the_gateway() {
     });
     checks.finish();
 }
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn when_the_first_nic_goes_away_the_second_lease_takes_the_default_route_and_dns() {
+    let images = common::images();
+    let mut guest = Guest::boot_with(
+        "nic-takeover",
+        &images,
+        "ip=dhcp",
+        &Net::None,
+        &[
+            "-netdev",
+            "user,id=n0,restrict=off",
+            "-device",
+            "e1000,netdev=n0,id=nic0",
+            // The second network's DHCP also names a router and a name server (qemu's
+            // own, at 10.0.3.2 and 10.0.3.3); the guest sends nothing but DHCP there.
+            "-netdev",
+            "user,id=n1,net=10.0.3.0/24,restrict=off",
+            "-device",
+            "e1000,netdev=n1,id=nic1",
+        ],
+    );
+    guest.expect("dhcp eth0: bound 10.0.2.15/24");
+    guest.expect("dhcp eth1: bound 10.0.3.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("nic-takeover");
+    let before = guest.run("ip route; cat /etc/resolv.conf");
+    checks.check(
+        before.contains("default via 10.0.2.2 dev eth0") && before.contains("nameserver 10.0.2.3"),
+        || format!("at first the default route and DNS come from eth0:\n{before}"),
+    );
+    guest.monitor("device_del nic0");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+    let removed = guest.try_expect("eth0: removed", Duration::from_secs(60));
+    checks.check(removed.is_some(), || {
+        "the console should say eth0 went away and its configuration is dropped".to_owned()
+    });
+    let took = guest.try_expect(
+        "dhcp eth1: 10.0.3.15 via 10.0.3.2 now gives the default route, DNS and host name",
+        Duration::from_secs(30),
+    );
+    checks.check(took.is_some(), || "eth1's lease should take over".to_owned());
+    guest.wait_shell();
+    let after = guest.run("ip route; cat /etc/resolv.conf; cat /etc/hosts; ls /run/qinit");
+    checks.check(after.contains("default via 10.0.3.2 dev eth1"), || {
+        format!("the default route should move to eth1:\n{after}")
+    });
+    checks.check(
+        after.contains("nameserver 10.0.3.3") && !after.contains("nameserver 10.0.2.3"),
+        || format!("resolv.conf should follow eth1's lease:\n{after}"),
+    );
+    checks.check(
+        after.contains("10.0.3.15") && !after.contains("10.0.2.15"),
+        || format!("/etc/hosts should name the machine by eth1's address:\n{after}"),
+    );
+    checks.check(!after.contains("eth0.lease"), || {
+        format!("eth0's state file should go with it:\n{after}")
+    });
+    checks.finish();
+}

@@ -2,32 +2,58 @@
 //! IPv6 joins its multicast groups, the driver rewrites its receive control register,
 //! and qemu's e1000 then refuses every frame for a second, the OFFER among them. Held
 //! back, the lease comes milliseconds after carrier; IPv6 starts right after it (or when
-//! the foreground program starts without one).
+//! the foreground program starts without one, or, for an interface that came later, when
+//! its DHCP timeout ends without one: IPv6 is never held for good).
 
+use crate::clock::Uptime;
 use crate::info;
 use crate::net::link::set_ipv6_disabled;
 
 #[derive(Debug, Default)]
 pub struct Ipv6Hold {
-    held: Vec<String>,
+    /// Each held interface, with when it is let go at the latest.
+    held: Vec<(String, Uptime)>,
 }
 
 impl Ipv6Hold {
-    /// Disables IPv6 on `name` until `release` lets it go; a kernel without IPv6 for
-    /// it is left alone.
-    pub fn hold(&mut self, name: &str) {
+    /// Disables IPv6 on `name` until `release` lets it go, or `until` at the latest; a
+    /// kernel without IPv6 for it is left alone.
+    pub fn hold(&mut self, name: &str, until: Uptime) {
         if set_ipv6_disabled(name, true).is_ok() {
-            self.held.push(name.to_string());
+            self.held.push((name.to_string(), until));
         }
+    }
+
+    /// When the next hold ends by itself.
+    pub fn next_deadline(&self) -> Option<Uptime> {
+        self.held.iter().map(|(_, until)| *until).min()
+    }
+
+    /// Gives IPv6 back to the interfaces whose hold ended by `now`.
+    pub fn release_expired(&mut self, now: Uptime) {
+        let expired: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, until)| *until <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !expired.is_empty() {
+            self.release(|n| expired.iter().any(|e| e == n));
+        }
+    }
+
+    /// Drops an interface that went away, without touching it.
+    pub fn forget(&mut self, name: &str) {
+        self.held.retain(|(n, _)| n != name);
     }
 
     /// Gives IPv6 back to the held interfaces that `done` says are done waiting.
     pub fn release(&mut self, done: impl Fn(&str) -> bool) {
-        let (now_free, still): (Vec<String>, Vec<String>) = std::mem::take(&mut self.held)
+        let (now_free, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
             .into_iter()
-            .partition(|n| done(n));
+            .partition(|(n, _)| done(n));
         self.held = still;
-        for name in now_free {
+        for (name, _) in now_free {
             if let Err(e) = set_ipv6_disabled(&name, false) {
                 info!("{e}");
             }

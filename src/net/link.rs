@@ -279,6 +279,15 @@ pub fn set_ipv6_disabled(name: &str, off: bool) -> Result<(), String> {
     std::fs::write(&path, if off { "1" } else { "0" }).map_err(|e| format!("{path}: {e}"))
 }
 
+/// What a link event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChange {
+    /// New, or changed (carrier, flags, name).
+    Changed(Link),
+    /// Gone (unplugged, its driver unloaded, deleted).
+    Removed(Link),
+}
+
 /// Link events (RTNLGRP_LINK): how carrier changes reach the event loop, with no polling.
 pub struct LinkEvents {
     sock: Socket,
@@ -298,14 +307,19 @@ impl LinkEvents {
     }
 
     /// Every link message waiting, in order.
-    pub fn read(&self) -> Vec<Link> {
+    pub fn read(&self) -> Vec<LinkChange> {
         let mut out = Vec::new();
         while let Ok((data, _)) = self.sock.recv_from_full() {
             let mut rest: &[u8] = &data;
             while let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) {
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = &msg.payload
-                {
-                    out.push(link_of(l));
+                match &msg.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                        out.push(LinkChange::Changed(link_of(l)))
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                        out.push(LinkChange::Removed(link_of(l)))
+                    }
+                    _ => {}
                 }
                 let len = usize::try_from(msg.header.length).unwrap_or(0);
                 if len == 0 || len >= rest.len() {

@@ -45,10 +45,14 @@ pub struct NetIf {
 pub type DefaultOwner = Rc<Cell<Option<u32>>>;
 
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
-/// be ready, mixed with the MAC and the clock.
+/// be ready, mixed with the MAC and the clock (which is all there is if both calls fail).
 fn seed(mac: &[u8; 6]) -> u64 {
     let mut b = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
+    // GRND_INSECURE (Linux 5.6): random bytes even before the pool is initialised, never
+    // blocking; older kernels refuse the flag, and then NONBLOCK may still have some.
+    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::INSECURE).is_err() {
+        let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
+    }
     let mut s = u64::from_ne_bytes(b)
         ^ u64::try_from(crate::clock::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
     for &x in mac {
@@ -305,6 +309,35 @@ impl NetIf {
             info!("dhcp {name}: {e}");
         }
         self.applied = Some(lease.clone());
+    }
+
+    /// Makes this interface's lease the machine's: default route, DNS and host name,
+    /// after the interface that gave them lost its lease or went away. False when it
+    /// has no lease to give.
+    pub fn take_over(&mut self, nl: &mut Netlink) -> bool {
+        let Some(lease) = self.applied.clone() else {
+            return false;
+        };
+        self.primary.set(Some(self.link.index));
+        let name = &self.link.name;
+        let mut errors = configure::apply(nl, &self.link, &lease, Some(&lease), true);
+        errors.extend(configure::publish(
+            &self.publish,
+            Some(&lease),
+            &format!("DHCP on {name}"),
+        ));
+        let via = lease
+            .router()
+            .map(|r| format!(" via {r}"))
+            .unwrap_or_default();
+        info!(
+            "dhcp {name}: {}{via} now gives the default route, DNS and host name",
+            lease.address
+        );
+        for e in errors {
+            info!("dhcp {name}: {e}");
+        }
+        true
     }
 
     fn write_state(&self, now: Uptime) {

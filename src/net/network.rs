@@ -9,7 +9,7 @@ use crate::dhcp::lease::Lease;
 use crate::info;
 use crate::net::configure::{self, Publish};
 use crate::net::ipv6_hold::Ipv6Hold;
-use crate::net::link::{Link, LinkEvents, Netlink};
+use crate::net::link::{Link, LinkChange, LinkEvents, Netlink};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
 use crate::net::plan::{LinkPlan, plan_for};
@@ -128,7 +128,8 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        self.ipv6_held.hold(&link.name);
+        self.ipv6_held
+            .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
         if let Err(e) = nl.set_up(&link) {
             info!("{e}");
         }
@@ -200,11 +201,16 @@ impl Network {
             let t = now + phy::POLL_EVERY;
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        if let Some(t) = self.ipv6_held.next_deadline() {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         wake
     }
 
-    /// Runs what is due: held interfaces whose PHY has link, and the DHCP timers.
+    /// Runs what is due: held interfaces whose PHY has link, IPv6 holds that ended, and
+    /// the DHCP timers.
     pub fn tick(&mut self, now: Uptime) {
+        self.ipv6_held.release_expired(now);
         if !self.phy_held.is_empty() {
             let (ready, linked) = self.phy_held.release(now, self.cfg.phy_wait);
             if linked {
@@ -244,13 +250,21 @@ impl Network {
         let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
         let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
         let mut new_links = Vec::new();
+        let mut removed = Vec::new();
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
         let mut outs = Vec::new();
         if link_ready {
             let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
-            for link in changes {
+            for change in changes {
+                let link = match change {
+                    LinkChange::Changed(link) => link,
+                    LinkChange::Removed(link) => {
+                        removed.push(link);
+                        continue;
+                    }
+                };
                 match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
                     Some(n) => {
                         // An event says the link changed; the state it carries may
@@ -284,8 +298,30 @@ impl Network {
             }
         }
         self.outcomes(outs);
+        for link in removed {
+            self.remove_interface(&link);
+        }
         for link in new_links {
             self.add_interface(link);
+        }
+    }
+
+    /// A link went away: its DHCP client, timers, holds and state file go with it, and
+    /// it no longer names the machine. Should it come back, it is planned again.
+    fn remove_interface(&mut self, link: &Link) {
+        let before = self.netifs.len() + self.statics.len();
+        self.netifs.retain(|n| n.link.index != link.index);
+        self.statics.retain(|(l, _)| l.index != link.index);
+        self.phy_held.forget(link.index);
+        self.ipv6_held.forget(&link.name);
+        self.known.retain(|&i| i != link.index);
+        if self.default_owner.get() == Some(link.index) {
+            self.default_owner.set(None);
+        }
+        if self.netifs.len() + self.statics.len() < before {
+            info!("{}: removed; its configuration is dropped", link.name);
+            let _ = std::fs::remove_file(format!("{}/{}.lease", status::STATE_DIR, link.name));
+            self.outcomes(vec![Outcome::Lost]);
         }
     }
 
@@ -321,19 +357,32 @@ impl Network {
             self.ipv6_held
                 .release(|name| bound.iter().any(|b| b == name));
         }
+        let lost = outcomes.contains(&Outcome::Lost);
         for o in outcomes {
             if matches!(o, Outcome::Bound(_)) {
                 self.marks.push(("lease", uptime()));
             }
-            if o == Outcome::Lost && !self.has_lease() {
-                // Keep the files true: no lease, no leased address in /etc/hosts.
-                let publish = Publish {
-                    set_hostname: false,
-                    ..self.publish.clone()
-                };
-                for e in configure::publish(&publish, None, "") {
-                    info!("{e}");
+        }
+        // The lease that named the machine is gone: the next leased interface takes over,
+        // so the default route, DNS and /etc/hosts follow a lease that still holds.
+        if lost
+            && self.default_owner.get().is_none()
+            && let Some(nl) = self.nl.as_mut()
+        {
+            for n in &mut self.netifs {
+                if n.take_over(nl) {
+                    return;
                 }
+            }
+        }
+        if lost && !self.has_lease() {
+            // Keep the files true: no lease, no leased address in /etc/hosts.
+            let publish = Publish {
+                set_hostname: false,
+                ..self.publish.clone()
+            };
+            for e in configure::publish(&publish, None, "") {
+                info!("{e}");
             }
         }
     }

@@ -125,6 +125,11 @@ impl PhyHold {
         self.held.is_empty()
     }
 
+    /// Drops a link that went away.
+    pub fn forget(&mut self, index: u32) {
+        self.held.retain(|(l, _, _)| l.index != index);
+    }
+
     pub fn links(&self) -> impl Iterator<Item = &Link> {
         self.held.iter().map(|(l, _, _)| l)
     }

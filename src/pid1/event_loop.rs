@@ -11,6 +11,7 @@ use crate::pid1::foreground::{AfterExit, Foreground, Program};
 use crate::pid1::guard::Guard;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
+use crate::system::fstab::NetworkMounts;
 use crate::system::uevent::Hotplug;
 use crate::system::{reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -25,6 +26,8 @@ pub struct Pid1 {
     /// Filled by the boot; completed here with carrier, lease and shell, then saved.
     timeline: Timeline,
     foreground: Foreground,
+    /// fstab's `_netdev` and network filesystems, mounted once there is a lease.
+    net_mounts: Option<NetworkMounts>,
 }
 
 impl Pid1 {
@@ -56,9 +59,16 @@ impl Pid1 {
             network,
             hotplug,
             timeline,
+            net_mounts: None,
         };
         pid1.take_marks();
         pid1
+    }
+
+    /// Mounts fstab's network entries once the network has a lease.
+    pub fn with_network_mounts(mut self, mounts: NetworkMounts) -> Self {
+        self.net_mounts = mounts.pending().then_some(mounts);
+        self
     }
 
     /// Turns the loop forever. A turn that panics is logged and the next one goes on
@@ -149,6 +159,12 @@ impl Pid1 {
         let now = uptime();
         self.network.tick(now);
         self.take_marks();
+        if self.network.has_lease()
+            && let Some(m) = self.net_mounts.as_mut()
+        {
+            m.network_ready();
+            self.net_mounts = None;
+        }
         if self
             .foreground
             .due(now, self.network.ready_by(now))
@@ -193,15 +209,11 @@ impl Pid1 {
         if let Some(kind) = self.signals.take_shutdown() {
             self.shutdown(kind);
         }
-        if self.hotplug.is_some() && ready.next().unwrap_or(false) {
-            for line in self
-                .hotplug
-                .as_ref()
-                .map(|h| h.handle())
-                .unwrap_or_default()
-            {
-                info!("{line}");
-            }
+        if self.hotplug.is_some()
+            && ready.next().unwrap_or(false)
+            && let Some(h) = &self.hotplug
+        {
+            h.handle();
         }
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);

@@ -1,21 +1,46 @@
 //! Hotplug: the kernel's uevents (NETLINK_KOBJECT_UEVENT) in PID 1's event loop. A device
 //! added after boot (qemu's `device_add`) announces its modalias here, and its driver is
 //! loaded like at coldplug; a NIC that appears then is configured by the link events.
+//! The loading runs on a helper thread: a driver's probe can take half a second (e1000
+//! waits for its PHY), and PID 1's loop must go on reaping and answering DHCP meanwhile.
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_KOBJECT_UEVENT};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
 
 pub struct Uevents {
     sock: Socket,
 }
 
-/// The uevent socket with what it needs to load drivers for new devices.
-pub struct Hotplug {
-    pub events: Uevents,
+/// What loading a module needs: the module directory and its tables.
+struct Tables {
     dir: String,
     deps: crate::system::modules::DepMap,
     builtin: std::collections::HashSet<String>,
+}
+
+impl Tables {
+    /// Loads `module` for the device `modalias`; one log line when something happened.
+    fn load(&self, modalias: &str, module: &str) {
+        match crate::system::modules::load(&self.dir, &self.deps, &self.builtin, module) {
+            Ok(crate::system::modules::Loaded::Inserted(n)) => {
+                crate::info!("hotplug: {modalias}: loaded {module} ({n} file(s))")
+            }
+            Ok(_) => {}
+            Err(e) => crate::info!("hotplug: {modalias}: {e}"),
+        }
+    }
+}
+
+/// The uevent socket with what it needs to load drivers for new devices.
+pub struct Hotplug {
+    pub events: Uevents,
     aliases: crate::system::modalias::AliasTable,
+    tables: Arc<Tables>,
+    /// The loader thread's queue: (modalias, module). None if the thread could not be
+    /// started; the loop then loads in place.
+    loader: Option<Sender<(String, String)>>,
 }
 
 impl Hotplug {
@@ -25,30 +50,41 @@ impl Hotplug {
         let dir = crate::system::modules::module_dir()?;
         let (deps, builtin) = crate::system::modules::read_tables(&dir);
         let text = std::fs::read_to_string(format!("{dir}/modules.alias")).unwrap_or_default();
+        let tables = Arc::new(Tables { dir, deps, builtin });
+        let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+        let worker = Arc::clone(&tables);
+        let loader = std::thread::Builder::new()
+            .name("hotplug".into())
+            .spawn(move || {
+                for (modalias, module) in rx {
+                    worker.load(&modalias, &module);
+                }
+            })
+            .map_err(|e| crate::info!("hotplug: no loader thread ({e}); loading in the loop"))
+            .ok()
+            .map(|_| tx);
         Ok(Hotplug {
             events,
             aliases: crate::system::modalias::AliasTable::parse(&text),
-            dir,
-            deps,
-            builtin,
+            tables,
+            loader,
         })
     }
 
-    /// Loads the drivers of devices added since the last call; one log line each.
-    pub fn handle(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+    /// Hands the drivers of devices added since the last call to the loader thread,
+    /// which logs a line for each one it loads.
+    pub fn handle(&self) {
         for modalias in self.events.added_modaliases() {
             for module in self.aliases.matches(&modalias) {
-                match crate::system::modules::load(&self.dir, &self.deps, &self.builtin, &module) {
-                    Ok(crate::system::modules::Loaded::Inserted(n)) => lines.push(format!(
-                        "hotplug: {modalias}: loaded {module} ({n} file(s))"
-                    )),
-                    Ok(_) => {}
-                    Err(e) => lines.push(format!("hotplug: {modalias}: {e}")),
+                let queued = self
+                    .loader
+                    .as_ref()
+                    .is_some_and(|tx| tx.send((modalias.clone(), module.clone())).is_ok());
+                if !queued {
+                    self.tables.load(&modalias, &module);
                 }
             }
         }
-        lines
     }
 }
 

@@ -203,8 +203,10 @@ fn run(args: &Args) -> Result<i32, String> {
             return Ok(0);
         }
         if ready.first() == Some(&true) {
-            for l in events.read() {
-                if l.index == netif.link.index {
+            for change in events.read() {
+                if let crate::net::link::LinkChange::Changed(l) = change
+                    && l.index == netif.link.index
+                {
                     outs.extend(netif.carrier(&mut nl, now, l.carrier));
                 }
             }
