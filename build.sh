@@ -20,15 +20,16 @@ STAGE=$OUT/stage
 CACHE=$ROOT/.cache/kernel
 TARGET=x86_64-unknown-linux-gnu
 QINIT=$ROOT/target/$TARGET/release/qinit
-APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs"
+APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod"
 # Drivers for the NICs and disks qemu offers, and the filesystems on them; qinit loads
 # them by modalias from the modules.alias that depmod writes for this set.
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
 DISK_MODULES="virtio_blk virtio_scsi sd_mod nvme"
 BUS_MODULES="virtio_pci virtio_mmio virtio_rng"
 # ext4 and jbd2 checksum with crypto "crc32c", vfat mounts with codepage 437 and iocharset
-# ascii: the kernel asks /sbin/modprobe for these at mount time.
-FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio virtiofs"
+# ascii: the kernel asks /sbin/modprobe for these at mount time. 9pnet_fd is 9P over TCP
+# (fstab's network mounts, trans=tcp).
+FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio 9pnet_fd virtiofs"
 WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
 
 die() { echo "build: error: $*" >&2; exit 1; }

@@ -13,6 +13,7 @@ use crate::pid1::event_loop::Pid1;
 use crate::pid1::guard::Guard;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
+use crate::system::fstab::NetworkMounts;
 use crate::system::{console, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -176,7 +177,10 @@ pub fn boot() -> ! {
     step(&mut tl, "fstab", || {
         (
             (),
-            crate::system::fstab::mount_all(std::path::Path::new("/etc/fstab")),
+            crate::system::fstab::mount_all(
+                std::path::Path::new("/etc/fstab"),
+                crate::system::fstab::Phase::Local,
+            ),
         )
     });
     // Open after coldplug: devices seen from here on come as uevents. A NIC whose driver
@@ -185,7 +189,10 @@ pub fn boot() -> ! {
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
     let tty = console::console_tty(cfg.console.as_deref());
-    Pid1::new(cfg, tty, signals, network, hotplug, tl).run()
+    let net_mounts = NetworkMounts::new(std::path::Path::new("/etc/fstab"));
+    Pid1::new(cfg, tty, signals, network, hotplug, tl)
+        .with_network_mounts(net_mounts)
+        .run()
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ fn entry(line: usize, fields: &[&str]) -> Result<Entry, String> {
 pub struct Flags {
     pub noauto: bool,
     pub nofail: bool,
+    /// `_netdev`: the filesystem needs the network.
+    pub netdev: bool,
 }
 
 /// Options that are mount(2) flags: (name, set or clear, flag).
@@ -138,6 +140,7 @@ pub fn mount_options(options: &[String]) -> (MsFlags, String, Flags) {
         let option = option.as_str();
         own.noauto |= option == "noauto";
         own.nofail |= option == "nofail";
+        own.netdev |= option == "_netdev";
         if userspace_only(option) {
             continue;
         }
@@ -193,6 +196,38 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// Whether a filesystem of this type (with these mount options) reaches its data over
+/// the network, as mount(8) and systemd's fstab-generator decide: by type, and for 9p by
+/// its transport.
+pub fn is_network_fs(fstype: &str, data: &str) -> bool {
+    matches!(
+        fstype,
+        "nfs"
+            | "nfs4"
+            | "cifs"
+            | "smb3"
+            | "smbfs"
+            | "ncpfs"
+            | "ceph"
+            | "glusterfs"
+            | "afs"
+            | "fuse.sshfs"
+            | "davfs"
+            | "iscsi"
+    ) || (fstype == "9p"
+        && data
+            .split(',')
+            .any(|o| o == "trans=tcp" || o == "trans=rdma" || o == "trans=unix"))
+}
+
+/// Which entries a pass of `mount_all` mounts: the boot's, before the network, or the
+/// network's (`_netdev` and network filesystems), once it is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Local,
+    Network,
+}
+
 /// One entry ready for mount(2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Mount {
@@ -202,6 +237,8 @@ struct Mount {
     flags: MsFlags,
     data: String,
     nofail: bool,
+    /// Needs the network: mounted in `Phase::Network`.
+    network: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +265,7 @@ fn plan(e: &Entry) -> Result<MountPlan, String> {
     if e.vfstype == "auto" || e.vfstype.contains(',') {
         return Err(format!("type {}: name one filesystem type", e.vfstype));
     }
+    let network = own.netdev || is_network_fs(&e.vfstype, &data);
     Ok(MountPlan::Mount(Mount {
         source: Source::parse(&e.spec)?,
         target: e.file.clone(),
@@ -235,6 +273,7 @@ fn plan(e: &Entry) -> Result<MountPlan, String> {
         flags,
         data,
         nofail: own.nofail,
+        network,
     }))
 }
 
@@ -452,10 +491,11 @@ fn mount_one(m: &Mount, loader: &mut Loader, log: &mut Vec<String>) -> Result<St
     Ok(source)
 }
 
-/// Mounts every entry of the fstab at `path` in file order (a missing file is no
-/// error). Returns lines to log: what was mounted, and each failure; a `nofail` entry's
-/// failure says so and is otherwise the same.
-pub fn mount_all(path: &Path) -> Vec<String> {
+/// Mounts the entries of the fstab at `path` that `phase` takes, in file order (a
+/// missing file is no error). Returns lines to log: what was mounted, what waits for the
+/// network, and each failure; a `nofail` entry's failure says so and is otherwise the
+/// same.
+pub fn mount_all(path: &Path, phase: Phase) -> Vec<String> {
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -484,10 +524,20 @@ pub fn mount_all(path: &Path) -> Vec<String> {
                 continue;
             }
             Err(why) => {
-                log.push(format!("{at}: {why}"));
+                if phase == Phase::Local {
+                    log.push(format!("{at}: {why}"));
+                }
                 continue;
             }
         };
+        match (phase, m.network) {
+            (Phase::Local, true) => {
+                log.push(format!("{at}: waits for the network"));
+                continue;
+            }
+            (Phase::Network, false) => continue,
+            _ => {}
+        }
         let present = std::fs::read_to_string("/proc/self/mounts")
             .map(|t| crate::system::mounts::mounted_targets(&t))
             .unwrap_or_default();
@@ -514,9 +564,106 @@ pub fn mount_all(path: &Path) -> Vec<String> {
     log
 }
 
+/// The fstab's network pass, run once the network is configured, on a thread of its
+/// own: a server that does not answer must not hold up PID 1's loop.
+#[derive(Debug)]
+pub struct NetworkMounts {
+    path: std::path::PathBuf,
+    pending: bool,
+}
+
+impl NetworkMounts {
+    /// For the fstab at `path`; nothing is pending when it has no network entry.
+    pub fn new(path: &Path) -> Self {
+        NetworkMounts {
+            path: path.to_path_buf(),
+            pending: has_network_entries(path),
+        }
+    }
+
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The network is configured: mount its entries in the background (once), each
+    /// line logged as it comes.
+    pub fn network_ready(&mut self) {
+        if !std::mem::take(&mut self.pending) {
+            return;
+        }
+        let path = self.path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("fstab-net".into())
+            .spawn(move || {
+                for line in mount_all(&path, Phase::Network) {
+                    crate::info!("fstab: {line}");
+                }
+            });
+        if let Err(e) = spawned {
+            crate::info!("fstab: no thread for the network mounts: {e}");
+        }
+    }
+}
+
+/// Whether the fstab at `path` has entries for `Phase::Network`.
+pub fn has_network_entries(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let (entries, _) = parse(&String::from_utf8_lossy(&bytes));
+    entries
+        .iter()
+        .any(|e| matches!(plan(e), Ok(MountPlan::Mount(m)) if m.network))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_entries_wait_for_the_network_by_option_or_by_type() {
+        for (line, network) in [
+            ("srv:/export /mnt/nfs nfs defaults 0 0", true),
+            ("//srv/share /mnt/smb cifs username=a 0 0", true),
+            ("10.0.2.2 /mnt/9 9p trans=tcp,port=564 0 0", true),
+            ("host0 /mnt/9v 9p trans=virtio 0 0", false),
+            ("/dev/vdb /data ext4 _netdev 0 0", true),
+            ("/dev/vdb /data ext4 defaults 0 0", false),
+            ("tmpfs /t tmpfs size=1m 0 0", false),
+        ] {
+            match plan(&entry_of(line)) {
+                Ok(MountPlan::Mount(m)) => assert_eq!(m.network, network, "{line}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_local_pass_names_what_waits_and_the_network_pass_mounts_only_that() {
+        let dir = std::env::temp_dir().join(format!("qinit-fstab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fstab = dir.join("fstab");
+        std::fs::write(
+            &fstab,
+            "srv:/x /mnt/nfs nfs _netdev 0 0\nproc /proc proc defaults 0 0\n",
+        )
+        .unwrap();
+        assert!(has_network_entries(&fstab));
+        let local = mount_all(&fstab, Phase::Local);
+        assert!(
+            local
+                .iter()
+                .any(|l| l.contains("/mnt/nfs: waits for the network")),
+            "{local:?}"
+        );
+        std::fs::write(&fstab, "proc /proc proc defaults 0 0\n").unwrap();
+        assert!(!has_network_entries(&fstab));
+        assert!(
+            mount_all(&fstab, Phase::Network).is_empty(),
+            "nothing local in the network pass"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn opts(list: &str) -> Vec<String> {
         list.split(',').map(str::to_string).collect()
@@ -633,7 +780,8 @@ tmpfs /run/t tmpfs size=1m,mode=0700 0
             own,
             Flags {
                 noauto: true,
-                nofail: true
+                nofail: true,
+                netdev: true
             }
         );
     }

@@ -64,6 +64,46 @@ pub fn unmount_order(mounts: &str) -> Vec<String> {
     targets
 }
 
+/// The network filesystems among the mounts, in `unmount_order`: they go first, while
+/// the network that reaches their servers is still configured.
+pub fn network_unmount_order(mounts: &str) -> Vec<String> {
+    let mut targets: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, target, fstype, options) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            crate::system::fstab::is_network_fs(fstype, options)
+                .then(|| crate::system::mounts::unescape(target))
+        })
+        .filter(|t| t != "/")
+        .collect();
+    targets.reverse();
+    targets
+}
+
+/// Unmounts the network filesystems; a busy one is forced (pending requests aborted),
+/// then detached, so that an unreachable server cannot hang the shutdown.
+fn unmount_network() -> String {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut done = Vec::new();
+    for target in network_unmount_order(&mounts) {
+        let how = [
+            (nix::mount::MntFlags::empty(), ""),
+            (nix::mount::MntFlags::MNT_FORCE, " (forced)"),
+            (nix::mount::MntFlags::MNT_DETACH, " (detached)"),
+        ]
+        .into_iter()
+        .find(|(flags, _)| nix::mount::umount2(target.as_str(), *flags).is_ok())
+        .map_or(" (still mounted)", |(_, how)| how);
+        done.push(format!("{}{how}", crate::log::escape(target.as_bytes())));
+    }
+    if done.is_empty() {
+        " none".to_string()
+    } else {
+        format!(" {}", done.join(" "))
+    }
+}
+
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// Whether a /proc/PID/stat line is a user process (not a kernel thread). The command
@@ -81,11 +121,12 @@ pub fn is_user_process(stat: &str) -> bool {
 }
 
 /// Whether any process other than us (and kernel threads) is left. kill(-1, 0) cannot
-/// tell: kernel threads count as signalled.
+/// tell: kernel threads count as signalled. When /proc cannot be read, some may be:
+/// the caller then waits out its bound rather than cut a process's exit short.
 fn others_left() -> bool {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
+        return true;
     };
     dir.flatten().any(|e| {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
@@ -126,7 +167,9 @@ fn timed(what: &str, f: impl FnOnce() -> String) {
 }
 
 /// Stops the machine: the foreground program's session hung up, every process stopped,
-/// `network_down` (DHCP leases released), then sync, unmount and reboot(2).
+/// sync, the network filesystems unmounted, then `network_down` (DHCP leases released,
+/// addresses and routes removed), then sync, unmount and reboot(2). Network filesystems
+/// go before the network, or they could not flush and a hard mount would hang.
 pub fn shutdown(
     kind: Kind,
     grace: Duration,
@@ -139,6 +182,11 @@ pub fn shutdown(
         let _ = kill(Pid::from_raw(-pid), Signal::SIGHUP);
     }
     stop_processes(kind, grace);
+    timed("sync", || {
+        nix::unistd::sync();
+        String::new()
+    });
+    timed("unmount network filesystems:", unmount_network);
     network_down();
     finish(kind)
 }
@@ -224,6 +272,24 @@ pub fn request(kind: Kind) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_filesystems_are_picked_deepest_first_and_local_ones_left() {
+        let mounts = "\
+rootfs / rootfs rw 0 0
+proc /proc proc rw 0 0
+/dev/vda /data ext4 rw 0 0
+10.0.2.2 /net 9p rw,trans=tcp,port=5640 0 0
+srv:/x /net/deep\\040dir nfs4 rw,vers=4.2 0 0
+host0 /shared 9p rw,trans=virtio 0 0
+//srv/s /smb cifs rw 0 0
+";
+        assert_eq!(
+            network_unmount_order(mounts),
+            ["/smb", "/net/deep dir", "/net"],
+            "network ones only, last mounted first"
+        );
+    }
 
     #[test]
     fn busybox_signals_map_to_actions() {
