@@ -286,7 +286,9 @@ fn when_the_first_nic_goes_away_the_second_lease_takes_the_default_route_and_dns
         "dhcp eth1: 10.0.3.15 via 10.0.3.2 now gives the default route, DNS and host name",
         Duration::from_secs(30),
     );
-    checks.check(took.is_some(), || "eth1's lease should take over".to_owned());
+    checks.check(took.is_some(), || {
+        "eth1's lease should take over".to_owned()
+    });
     guest.wait_shell();
     let after = guest.run("ip route; cat /etc/resolv.conf; cat /etc/hosts; ls /run/qinit");
     checks.check(after.contains("default via 10.0.3.2 dev eth1"), || {
@@ -302,6 +304,27 @@ fn when_the_first_nic_goes_away_the_second_lease_takes_the_default_route_and_dns
     );
     checks.check(!after.contains("eth0.lease"), || {
         format!("eth0's state file should go with it:\n{after}")
+    });
+
+    // A NIC added later that never gets a lease (its hub has no other port) has its
+    // IPv6 held for the DHCP timeout only, not for good.
+    guest.monitor("netdev_add hubport,id=dead,hubid=7");
+    guest.expect("(qemu)");
+    guest.send_line("device_add e1000,netdev=dead,id=nic2,mac=52:54:00:00:00:77");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+    let added = guest.try_expect("DHCP started", Duration::from_secs(60));
+    checks.check(added.is_some(), || {
+        "the new NIC should get a DHCP client".to_owned()
+    });
+    // qinit.dhcp_timeout is 5 s; give the e1000 PHY wait and TCG some slack.
+    std::thread::sleep(Duration::from_secs(12));
+    guest.wait_shell();
+    let v6 = guest.run(
+        "for i in /sys/class/net/*; do grep -q 52:54:00:00:00:77 $i/address && echo ${i##*/}: $(cat /proc/sys/net/ipv6/conf/${i##*/}/disable_ipv6); done",
+    );
+    checks.check(v6.trim_end().ends_with(": 0"), || {
+        format!("IPv6 on the NIC with no lease should be enabled again after the timeout:\n{v6}")
     });
     checks.finish();
 }
