@@ -167,6 +167,9 @@ assemble() {
     chmod 1777 "$STAGE/tmp"
     chmod 700 "$STAGE/root"
     cp /bin/busybox "$STAGE/bin/busybox"
+    # qinit's own faces, before busybox's applets so that the loop below leaves them be:
+    # /sbin/shutdown is what qemu's guest agent runs (guest-shutdown).
+    ln -sfn /init "$STAGE/sbin/shutdown"
     for link in $(/bin/busybox --list-full); do
         if [ -e "$STAGE/$link" ] || [ -L "$STAGE/$link" ]; then continue; fi  # never /init or rootfs files
         mkdir -p "$STAGE/$(dirname "$link")"

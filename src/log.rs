@@ -15,16 +15,21 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
-/// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
-/// nowhere else to report them.
-pub fn write_line(msg: std::fmt::Arguments<'_>) {
+/// One of qinit's console lines, with its uptime and the final newline.
+pub fn format_line(msg: std::fmt::Arguments<'_>) -> String {
     let t = crate::clock::uptime();
-    let line = format!(
+    format!(
         "[{:5}.{:06}] qinit: {}\n",
         t.as_secs(),
         t.subsec_micros(),
         msg
-    );
+    )
+}
+
+/// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
+/// nowhere else to report them.
+pub fn write_line(msg: std::fmt::Arguments<'_>) {
+    let line = format_line(msg);
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
