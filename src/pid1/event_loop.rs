@@ -10,6 +10,7 @@ use crate::net::network::Network;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
+use crate::system::shutdown::Ending;
 use crate::system::uevent::Hotplug;
 use crate::system::{reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -101,18 +102,22 @@ impl Pid1 {
 
     fn reap(&mut self, now: Uptime) {
         for exit in reaper::reap_all() {
-            match self.foreground.exited(exit.pid, &exit.status, now) {
-                Some(AfterExit::Shutdown(kind)) => self.shutdown(kind),
+            match self.foreground.exited(&exit, now) {
+                Some(AfterExit::Shutdown(ending)) => {
+                    let cause = format!("{} exited", self.foreground_name());
+                    self.shutdown(ending, &cause)
+                }
                 Some(AfterExit::Restart) => {}
                 None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
             }
         }
     }
 
-    fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
+    fn shutdown(&mut self, ending: Ending, cause: &str) -> ! {
         let network = &mut self.network;
         shutdown::shutdown(
-            kind,
+            ending,
+            cause,
             self.cfg.shutdown_timeout,
             self.foreground.pid(),
             || network.release_all(),
@@ -179,8 +184,8 @@ impl Pid1 {
             self.signals.drain();
         }
         self.reap(now);
-        if let Some(kind) = self.signals.take_shutdown() {
-            self.shutdown(kind);
+        if let Some((kind, signal)) = self.signals.take_shutdown() {
+            self.shutdown(Ending::Kind(kind), signal);
         }
         if self.hotplug.is_some() && ready.next().unwrap_or(false) {
             for line in self

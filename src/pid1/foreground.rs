@@ -1,13 +1,15 @@
 //! The program on the console: the interactive shell, or in appliance mode the
 //! appliance's command (`qinit.exec=`). Started once the network is up (or the wait is
 //! over), then restarted when it exits, with a back-off for one that fails at once, or
-//! followed by power-off or reboot (`qinit.on_exit=`).
+//! followed by power-off or reboot, or by its exit status handed to qemu's isa-debug-exit
+//! device (`qinit.on_exit=`).
 
 use crate::clock::Uptime;
 use crate::config::cmdline::OnExit;
 use crate::info;
 use crate::system::console;
-use crate::system::shutdown::Kind;
+use crate::system::reaper::Exit;
+use crate::system::shutdown::Ending;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,7 @@ pub struct Foreground {
 #[derive(Debug, PartialEq, Eq)]
 pub enum AfterExit {
     Restart,
-    Shutdown(Kind),
+    Shutdown(Ending),
 }
 
 impl Foreground {
@@ -103,10 +105,11 @@ impl Foreground {
     }
 
     /// Called for every reaped child; None when it was not ours.
-    pub fn exited(&mut self, pid: u32, status: &str, now: Uptime) -> Option<AfterExit> {
-        if self.pid != Some(pid) {
+    pub fn exited(&mut self, exit: &Exit, now: Uptime) -> Option<AfterExit> {
+        if self.pid != Some(exit.pid) {
             return None;
         }
+        let status = &exit.status;
         self.pid = None;
         let ran = self
             .started
@@ -139,7 +142,15 @@ impl Foreground {
                     self.program.name(),
                     kind.name()
                 );
-                Some(AfterExit::Shutdown(kind))
+                Some(AfterExit::Shutdown(Ending::Kind(kind)))
+            }
+            OnExit::DebugExit(port) => {
+                let value = crate::system::debug_exit::value_for(exit.code);
+                info!(
+                    "{} exited ({status}); qinit.on_exit says debug-exit: {value} to port 0x{port:x}",
+                    self.program.name()
+                );
+                Some(AfterExit::Shutdown(Ending::DebugExit { port, value }))
             }
         }
     }
@@ -148,6 +159,15 @@ impl Foreground {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::shutdown::Kind;
+
+    fn exit(pid: u32, code: i32) -> Exit {
+        Exit {
+            pid,
+            status: format!("exit status {code}"),
+            code,
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
@@ -185,17 +205,14 @@ mod tests {
             f.runs += 1;
             f.started = Some(now);
             now += Duration::from_millis(10);
-            assert_eq!(
-                f.exited(100 + i, "exit status 1", now),
-                Some(AfterExit::Restart)
-            );
+            assert_eq!(f.exited(&exit(100 + i, 1), now), Some(AfterExit::Restart));
             assert_eq!(f.due(now, first), Some(now + backoff(i)));
         }
-        assert_eq!(f.exited(999, "x", now), None, "not ours");
+        assert_eq!(f.exited(&exit(999, 0), now), None, "not ours");
         f.pid = Some(7);
         f.started = Some(now);
         now += Duration::from_secs(30);
-        f.exited(7, "exit status 0", now);
+        f.exited(&exit(7, 0), now);
         assert_eq!(
             f.due(now, first),
             Some(now),
@@ -215,8 +232,28 @@ mod tests {
         f.pid = Some(5);
         f.started = Some(Duration::ZERO);
         assert_eq!(
-            f.exited(5, "exit status 3", Duration::from_secs(1)),
-            Some(AfterExit::Shutdown(Kind::PowerOff))
+            f.exited(&exit(5, 3), Duration::from_secs(1)),
+            Some(AfterExit::Shutdown(Ending::Kind(Kind::PowerOff)))
+        );
+    }
+
+    #[test]
+    fn debug_exit_carries_the_status() {
+        let mut f = Foreground::new(
+            Program {
+                argv: vec!["/app".into()],
+                login: false,
+            },
+            OnExit::DebugExit(0xf4),
+        );
+        f.pid = Some(5);
+        f.started = Some(Duration::ZERO);
+        assert_eq!(
+            f.exited(&exit(5, 3), Duration::from_secs(1)),
+            Some(AfterExit::Shutdown(Ending::DebugExit {
+                port: 0xf4,
+                value: 3
+            }))
         );
     }
 }
