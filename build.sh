@@ -26,10 +26,13 @@ APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzi
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
 DISK_MODULES="virtio_blk virtio_scsi sd_mod nvme"
 BUS_MODULES="virtio_pci virtio_mmio virtio_rng"
+# The ACPI power button (acpi:LNXPWRBN: on pc and q35, acpi:PNP0C0C: behind microvm's
+# GED), and evdev for the /dev/input fallback where ACPI's netlink events are missing.
+BUTTON_MODULES="button evdev"
 # ext4 and jbd2 checksum with crypto "crc32c", vfat mounts with codepage 437 and iocharset
 # ascii: the kernel asks /sbin/modprobe for these at mount time.
 FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio virtiofs"
-WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
+WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
 
 die() { echo "build: error: $*" >&2; exit 1; }
 

@@ -48,6 +48,7 @@ fn pid1_main() -> ! {
                 pid1::signals::Signals::install(),
                 net::network::Network::none(&cfg),
                 None,
+                None,
                 pid1::timeline::Timeline::default(),
             )
             .run()

@@ -1,5 +1,5 @@
-//! PID 1's event loop: one poll over the signal pipe, hotplug uevents and the network's
-//! fds, with timers as data. It only waits and dispatches: the network, the foreground
+//! PID 1's event loop: one poll over the signal pipe, hotplug uevents, the power button
+//! and the network's fds, with timers as data. It only waits and dispatches: the network, the foreground
 //! program and shutdown each decide for themselves. Nothing in here sleeps; nothing in
 //! here may return.
 
@@ -10,7 +10,8 @@ use crate::net::network::Network;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
-use crate::system::shutdown::Ending;
+use crate::system::power_button::PowerButton;
+use crate::system::shutdown::{Ending, Kind};
 use crate::system::uevent::Hotplug;
 use crate::system::{reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -22,6 +23,7 @@ pub struct Pid1 {
     signals: Signals,
     network: Network,
     hotplug: Option<Hotplug>,
+    power_button: Option<PowerButton>,
     /// Filled by the boot; completed here with carrier, lease and shell, then saved.
     timeline: Timeline,
     foreground: Foreground,
@@ -34,6 +36,7 @@ impl Pid1 {
         signals: Signals,
         network: Network,
         hotplug: Option<Hotplug>,
+        power_button: Option<PowerButton>,
         timeline: Timeline,
     ) -> Self {
         let program = match &cfg.exec {
@@ -55,6 +58,7 @@ impl Pid1 {
             signals,
             network,
             hotplug,
+            power_button,
             timeline,
         };
         pid1.take_marks();
@@ -114,6 +118,8 @@ impl Pid1 {
     }
 
     fn shutdown(&mut self, ending: Ending, cause: &str) -> ! {
+        // Its evdev fds would keep /dev busy at unmount; no press matters any more.
+        self.power_button = None;
         let network = &mut self.network;
         shutdown::shutdown(
             ending,
@@ -165,6 +171,14 @@ impl Pid1 {
         if let Some(h) = &self.hotplug {
             fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
         }
+        let button_fds = self.power_button.as_ref().map(PowerButton::fds);
+        let button_count = button_fds.as_ref().map_or(0, Vec::len);
+        fds.extend(
+            button_fds
+                .into_iter()
+                .flatten()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         fds.extend(
             self.network
                 .fds()
@@ -188,14 +202,27 @@ impl Pid1 {
             self.shutdown(Ending::Kind(kind), signal);
         }
         if self.hotplug.is_some() && ready.next().unwrap_or(false) {
-            for line in self
+            let handled = self
                 .hotplug
                 .as_ref()
                 .map(|h| h.handle())
-                .unwrap_or_default()
-            {
+                .unwrap_or_default();
+            for line in handled.lines {
                 info!("{line}");
             }
+            if !handled.input_nodes.is_empty()
+                && let Some(button) = &mut self.power_button
+            {
+                for line in button.input_added() {
+                    info!("{line}");
+                }
+            }
+        }
+        let button_ready = ready.by_ref().take(button_count).any(|r| r);
+        if button_ready && let Some(pressed) = self.power_button.as_mut().and_then(|b| b.pressed())
+        {
+            info!("power button pressed ({pressed})");
+            self.shutdown(Ending::Kind(Kind::PowerOff), "power button");
         }
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);
