@@ -45,7 +45,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             "--no-wall" => {}
             long if long.starts_with("--") => {
                 return Err(format!(
-                    "unknown option {}",
+                    "unknown option {} (shutdown --help)",
                     crate::log::escape(long.as_bytes())
                 ));
             }
@@ -62,7 +62,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                         'c' => cancel = true,
                         other => {
                             let shown = crate::log::escape(other.to_string().as_bytes());
-                            return Err(format!("unknown option -{shown}"));
+                            return Err(format!("unknown option -{shown} (shutdown --help)"));
                         }
                     }
                 }
@@ -121,7 +121,6 @@ pub fn main(args: &[String]) -> i32 {
         }
         Err(e) => {
             eprintln!("shutdown: {e}");
-            eprintln!("{USAGE}");
             1
         }
     }
@@ -227,10 +226,13 @@ mod tests {
 
     #[test]
     fn unknown_options_are_named() {
-        assert_eq!(parse(&args("-k now")), Err("unknown option -k".to_string()));
+        assert_eq!(
+            parse(&args("-k now")),
+            Err("unknown option -k (shutdown --help)".to_string())
+        );
         assert_eq!(
             parse(&args("--later now")),
-            Err("unknown option --later".to_string())
+            Err("unknown option --later (shutdown --help)".to_string())
         );
         let e = parse(&["-\u{1b}".to_string()]).unwrap_err();
         assert!(!e.contains('\u{1b}'), "{e}");
