@@ -26,11 +26,14 @@ APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzi
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
 DISK_MODULES="virtio_blk virtio_scsi sd_mod nvme"
 BUS_MODULES="virtio_pci virtio_mmio virtio_rng"
+# The ACPI power button (acpi:LNXPWRBN: on pc and q35, acpi:PNP0C0C: behind microvm's
+# GED), and evdev for the /dev/input fallback where ACPI's netlink events are missing.
+BUTTON_MODULES="button evdev"
 # ext4 and jbd2 checksum with crypto "crc32c", vfat mounts with codepage 437 and iocharset
 # ascii: the kernel asks /sbin/modprobe for these at mount time. 9pnet_fd is 9P over TCP
 # (fstab's network mounts, trans=tcp).
 FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio 9pnet_fd virtiofs"
-WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
+WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
 
 die() { echo "build: error: $*" >&2; exit 1; }
 
@@ -168,6 +171,9 @@ assemble() {
     chmod 1777 "$STAGE/tmp"
     chmod 700 "$STAGE/root"
     cp /bin/busybox "$STAGE/bin/busybox"
+    # qinit's own faces, before busybox's applets so that the loop below leaves them be:
+    # /sbin/shutdown is what qemu's guest agent runs (guest-shutdown).
+    ln -sfn /init "$STAGE/sbin/shutdown"
     for link in $(/bin/busybox --list-full); do
         if [ -e "$STAGE/$link" ] || [ -L "$STAGE/$link" ]; then continue; fi  # never /init or rootfs files
         mkdir -p "$STAGE/$(dirname "$link")"

@@ -28,16 +28,21 @@ pub fn console_never_blocks() -> Result<(), String> {
         .map_err(|e| format!("console: F_SETFL O_NONBLOCK: {e}"))
 }
 
-/// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
-/// nowhere else to report them.
-pub fn write_line(msg: std::fmt::Arguments<'_>) {
+/// One of qinit's console lines, with its uptime and the final newline.
+pub fn format_line(msg: std::fmt::Arguments<'_>) -> String {
     let t = crate::clock::uptime();
-    let line = format!(
+    format!(
         "[{:5}.{:06}] qinit: {}\n",
         t.as_secs(),
         t.subsec_micros(),
         msg
-    );
+    )
+}
+
+/// Writes one line to stderr (the console for PID 1). Errors are ignored: there is
+/// nowhere else to report them.
+pub fn write_line(msg: std::fmt::Arguments<'_>) {
+    let line = format_line(msg);
     let stderr = std::io::stderr();
     // The lock keeps lines from threads whole; the writes go straight to the fd.
     let _lock = stderr.lock();

@@ -1,5 +1,6 @@
 //! qinit: PID 1 for minimal Linux VMs when it is process 1, otherwise a tool
-//! (`qinit dhcp IFACE`, `qinit status`). This file only dispatches.
+//! (`qinit dhcp IFACE`, `qinit status`), or `shutdown` when started by that name
+//! (/sbin/shutdown). This file only dispatches.
 
 use qinit::{info, net, pid1, system, tools};
 
@@ -7,7 +8,11 @@ fn main() {
     if std::process::id() == 1 {
         pid1_main();
     }
+    let argv0 = std::env::args_os().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if std::path::Path::new(&argv0).file_name() == Some(std::ffi::OsStr::new("shutdown")) {
+        std::process::exit(tools::shutdown::main(&args));
+    }
     let code = match args.first().map(String::as_str) {
         Some("dhcp") => tools::dhcp::main(args.get(1..).unwrap_or(&[])),
         Some("status") => net::status::main(),
@@ -58,6 +63,7 @@ fn pid1_main() -> ! {
                 tty,
                 s,
                 net::network::Network::none(&cfg),
+                None,
                 None,
                 pid1::timeline::Timeline::default(),
             )

@@ -14,6 +14,8 @@ pub enum OnExit {
     #[default]
     Respawn,
     Shutdown(crate::system::shutdown::Kind),
+    /// The exit status to qemu's isa-debug-exit device at this I/O port.
+    DebugExit(u16),
 }
 
 impl OnExit {
@@ -23,7 +25,16 @@ impl OnExit {
             "poweroff" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::PowerOff)),
             "reboot" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::Reboot)),
             "halt" => Some(OnExit::Shutdown(crate::system::shutdown::Kind::Halt)),
-            _ => None,
+            "debug-exit" => Some(OnExit::DebugExit(crate::system::debug_exit::DEFAULT_PORT)),
+            _ => {
+                // debug-exit:0xf4 or debug-exit:244
+                let port = v.strip_prefix("debug-exit:")?;
+                let port = match port.strip_prefix("0x").or_else(|| port.strip_prefix("0X")) {
+                    Some(hex) => u16::from_str_radix(hex, 16).ok()?,
+                    None => port.parse().ok()?,
+                };
+                Some(OnExit::DebugExit(port))
+            }
         }
     }
 }
@@ -155,7 +166,9 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             },
             ("qinit.on_exit", Some(v)) => match OnExit::parse(v) {
                 Some(o) => cfg.on_exit = o,
-                None => errors.push(bad("expected respawn, poweroff, reboot or halt")),
+                None => errors.push(bad(
+                    "expected respawn, poweroff, reboot, halt or debug-exit[:PORT]",
+                )),
             },
             ("qinit.dhcp_rapid_commit", None) => cfg.rapid_commit = true,
             _ => {}
@@ -223,6 +236,37 @@ mod tests {
         let (c, e) = parse("qinit.exec=app \"qinit.exec=/bin/x 'y\" qinit.on_exit=later");
         assert_eq!(c.exec, None);
         assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn debug_exit_takes_an_optional_port() {
+        assert_eq!(OnExit::parse("debug-exit"), Some(OnExit::DebugExit(0xf4)));
+        assert_eq!(
+            OnExit::parse("debug-exit:0x501"),
+            Some(OnExit::DebugExit(0x501))
+        );
+        assert_eq!(
+            OnExit::parse("debug-exit:244"),
+            Some(OnExit::DebugExit(244))
+        );
+        for bad in [
+            "debug-exit:",
+            "debug-exit:0x10000",
+            "debug-exit:-1",
+            "debug-exit:f4",
+        ] {
+            assert_eq!(OnExit::parse(bad), None, "{bad}");
+        }
+        let (c, e) = crate::config::load(Some("on_exit = \"debug-exit:0xf4\"\n"), "");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.on_exit, OnExit::DebugExit(0xf4));
+        let (_, e) = parse("qinit.on_exit=debug-exit:port");
+        assert_eq!(
+            e,
+            [
+                "qinit.on_exit=debug-exit:port: expected respawn, poweroff, reboot, halt or debug-exit[:PORT]"
+            ]
+        );
     }
 
     #[test]

@@ -188,9 +188,15 @@ pub fn boot() -> ! {
     let hotplug = crate::system::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
+    // After coldplug, which loaded `button`: ACPI's events flow from then on. Its
+    // fallback watches input devices that hotplug reports from here on.
+    let (power_button, lines) = crate::system::power_button::PowerButton::open();
+    for line in lines {
+        info!("{line}");
+    }
     let tty = console::console_tty(cfg.console.as_deref());
     let net_mounts = NetworkMounts::new(std::path::Path::new("/etc/fstab"));
-    Pid1::new(cfg, tty, signals, network, hotplug, tl)
+    Pid1::new(cfg, tty, signals, network, hotplug, Some(power_button), tl)
         .with_network_mounts(net_mounts)
         .run()
 }

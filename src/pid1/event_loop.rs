@@ -1,5 +1,5 @@
-//! PID 1's event loop: one poll over the signal pipe, hotplug uevents and the network's
-//! fds, with timers as data. It only waits and dispatches: the network, the foreground
+//! PID 1's event loop: one poll over the signal pipe, hotplug uevents, the power button
+//! and the network's fds, with timers as data. It only waits and dispatches: the network, the foreground
 //! program and shutdown each decide for themselves. Nothing in here sleeps; nothing in
 //! here may return.
 
@@ -12,6 +12,8 @@ use crate::pid1::guard::Guard;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::fstab::NetworkMounts;
+use crate::system::power_button::PowerButton;
+use crate::system::shutdown::{Ending, Kind};
 use crate::system::uevent::Hotplug;
 use crate::system::{reaper, shutdown};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -23,6 +25,7 @@ pub struct Pid1 {
     signals: Signals,
     network: Network,
     hotplug: Option<Hotplug>,
+    power_button: Option<PowerButton>,
     /// Filled by the boot; completed here with carrier, lease and shell, then saved.
     timeline: Timeline,
     foreground: Foreground,
@@ -37,6 +40,7 @@ impl Pid1 {
         signals: Signals,
         network: Network,
         hotplug: Option<Hotplug>,
+        power_button: Option<PowerButton>,
         timeline: Timeline,
     ) -> Self {
         let program = match &cfg.exec {
@@ -58,6 +62,7 @@ impl Pid1 {
             signals,
             network,
             hotplug,
+            power_button,
             timeline,
             net_mounts: None,
         };
@@ -105,8 +110,9 @@ impl Pid1 {
             self.network.report_no_lease(self.foreground_name());
             self.network.release_ipv6();
         }
-        if let Some(AfterExit::Shutdown(kind)) = self.foreground.start(now, &self.tty) {
-            self.shutdown(kind);
+        if let Some(AfterExit::Shutdown(ending)) = self.foreground.start(now, &self.tty) {
+            let cause = format!("{} cannot start", self.foreground_name());
+            self.shutdown(ending, &cause);
         }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
@@ -122,18 +128,24 @@ impl Pid1 {
 
     fn reap(&mut self, now: Uptime) {
         for exit in reaper::reap_all() {
-            match self.foreground.exited(exit.pid, &exit.status, now) {
-                Some(AfterExit::Shutdown(kind)) => self.shutdown(kind),
+            match self.foreground.exited(&exit, now) {
+                Some(AfterExit::Shutdown(ending)) => {
+                    let cause = format!("{} exited", self.foreground_name());
+                    self.shutdown(ending, &cause)
+                }
                 Some(AfterExit::Restart) => {}
                 None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
             }
         }
     }
 
-    fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
+    fn shutdown(&mut self, ending: Ending, cause: &str) -> ! {
+        // Its evdev fds would keep /dev busy at unmount; no press matters any more.
+        self.power_button = None;
         let network = &mut self.network;
         shutdown::shutdown(
-            kind,
+            ending,
+            cause,
             self.cfg.shutdown_timeout,
             self.foreground.pid(),
             || network.release_all(),
@@ -187,6 +199,14 @@ impl Pid1 {
         if let Some(h) = &self.hotplug {
             fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
         }
+        let button_fds = self.power_button.as_ref().map(PowerButton::fds);
+        let button_count = button_fds.as_ref().map_or(0, Vec::len);
+        fds.extend(
+            button_fds
+                .into_iter()
+                .flatten()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         fds.extend(
             self.network
                 .fds()
@@ -206,14 +226,28 @@ impl Pid1 {
             self.signals.drain();
         }
         self.reap(now);
-        if let Some(kind) = self.signals.take_shutdown() {
-            self.shutdown(kind);
+        if let Some((kind, signal)) = self.signals.take_shutdown() {
+            self.shutdown(Ending::Kind(kind), signal);
         }
-        if self.hotplug.is_some()
-            && ready.next().unwrap_or(false)
-            && let Some(h) = &self.hotplug
+        if self.hotplug.is_some() && ready.next().unwrap_or(false) {
+            let handled = self
+                .hotplug
+                .as_ref()
+                .map(|h| h.handle())
+                .unwrap_or_default();
+            if !handled.input_nodes.is_empty()
+                && let Some(button) = &mut self.power_button
+            {
+                for line in button.input_added() {
+                    info!("{line}");
+                }
+            }
+        }
+        let button_ready = ready.by_ref().take(button_count).any(|r| r);
+        if button_ready && let Some(pressed) = self.power_button.as_mut().and_then(|b| b.pressed())
         {
-            h.handle();
+            info!("power button pressed ({pressed})");
+            self.shutdown(Ending::Kind(Kind::PowerOff), "power button");
         }
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);

@@ -1,13 +1,15 @@
 //! The program on the console: the interactive shell, or in appliance mode the
 //! appliance's command (`qinit.exec=`). Started once the network is up (or the wait is
 //! over), then restarted when it exits, with a back-off for one that fails at once, or
-//! followed by power-off or reboot (`qinit.on_exit=`).
+//! followed by power-off or reboot, or by its exit status handed to qemu's isa-debug-exit
+//! device (`qinit.on_exit=`).
 
 use crate::clock::Uptime;
 use crate::config::cmdline::OnExit;
 use crate::info;
 use crate::system::console;
-use crate::system::shutdown::Kind;
+use crate::system::reaper::Exit;
+use crate::system::shutdown::Ending;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +63,7 @@ pub struct Foreground {
 #[derive(Debug, PartialEq, Eq)]
 pub enum AfterExit {
     Restart,
-    Shutdown(Kind),
+    Shutdown(Ending),
 }
 
 impl Foreground {
@@ -119,16 +121,25 @@ impl Foreground {
             }
             Err(e) => {
                 self.failed_starts += 1;
-                match self.on_exit {
-                    OnExit::Shutdown(kind)
-                        if self.failed_starts >= FAILED_STARTS_BEFORE_ON_EXIT =>
-                    {
+                // A program that cannot start ends as a shell's "command not found".
+                let ending = match self.on_exit {
+                    OnExit::Respawn => None,
+                    OnExit::Shutdown(kind) => Some((Ending::Kind(kind), kind.name().to_string())),
+                    OnExit::DebugExit(port) => {
+                        let value = crate::system::debug_exit::value_for(127);
+                        Some((
+                            Ending::DebugExit { port, value },
+                            format!("debug-exit: {value} to port 0x{port:x}"),
+                        ))
+                    }
+                };
+                match ending {
+                    Some((ending, what)) if self.failed_starts >= FAILED_STARTS_BEFORE_ON_EXIT => {
                         info!(
-                            "{e}; {} failed starts in a row: qinit.on_exit says {}",
+                            "{e}; {} failed starts in a row: qinit.on_exit says {what}",
                             self.failed_starts,
-                            kind.name()
                         );
-                        Some(AfterExit::Shutdown(kind))
+                        Some(AfterExit::Shutdown(ending))
                     }
                     _ => {
                         info!(
@@ -145,10 +156,11 @@ impl Foreground {
     }
 
     /// Called for every reaped child; None when it was not ours.
-    pub fn exited(&mut self, pid: u32, status: &str, now: Uptime) -> Option<AfterExit> {
-        if self.pid != Some(pid) {
+    pub fn exited(&mut self, exit: &Exit, now: Uptime) -> Option<AfterExit> {
+        if self.pid != Some(exit.pid) {
             return None;
         }
+        let status = &exit.status;
         self.pid = None;
         let ran = self
             .started
@@ -181,7 +193,15 @@ impl Foreground {
                     self.program.name(),
                     kind.name()
                 );
-                Some(AfterExit::Shutdown(kind))
+                Some(AfterExit::Shutdown(Ending::Kind(kind)))
+            }
+            OnExit::DebugExit(port) => {
+                let value = crate::system::debug_exit::value_for(exit.code);
+                info!(
+                    "{} exited ({status}); qinit.on_exit says debug-exit: {value} to port 0x{port:x}",
+                    self.program.name()
+                );
+                Some(AfterExit::Shutdown(Ending::DebugExit { port, value }))
             }
         }
     }
@@ -190,6 +210,15 @@ impl Foreground {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::shutdown::Kind;
+
+    fn exit(pid: u32, code: i32) -> Exit {
+        Exit {
+            pid,
+            status: format!("exit status {code}"),
+            code,
+        }
+    }
 
     #[test]
     fn an_appliance_that_cannot_start_gets_its_on_exit_after_five_tries() {
@@ -212,7 +241,7 @@ mod tests {
         }
         assert_eq!(
             f.spawned(now, Err("start /nonexistent: ENOENT".into())),
-            Some(AfterExit::Shutdown(Kind::PowerOff))
+            Some(AfterExit::Shutdown(Ending::Kind(Kind::PowerOff)))
         );
     }
 
@@ -230,8 +259,8 @@ mod tests {
         assert_eq!(g.spawned(now, Ok(42)), None);
         assert_eq!(g.pid(), Some(42));
         assert_eq!(
-            g.exited(42, "exit 0", now + Duration::from_secs(5)),
-            Some(AfterExit::Shutdown(Kind::Halt))
+            g.exited(&exit(42, 0), now + Duration::from_secs(5)),
+            Some(AfterExit::Shutdown(Ending::Kind(Kind::Halt)))
         );
         assert_eq!(
             g.spawned(now, Err("no".into())),
@@ -276,17 +305,14 @@ mod tests {
             f.runs += 1;
             f.started = Some(now);
             now += Duration::from_millis(10);
-            assert_eq!(
-                f.exited(100 + i, "exit status 1", now),
-                Some(AfterExit::Restart)
-            );
+            assert_eq!(f.exited(&exit(100 + i, 1), now), Some(AfterExit::Restart));
             assert_eq!(f.due(now, first), Some(now + backoff(i)));
         }
-        assert_eq!(f.exited(999, "x", now), None, "not ours");
+        assert_eq!(f.exited(&exit(999, 0), now), None, "not ours");
         f.pid = Some(7);
         f.started = Some(now);
         now += Duration::from_secs(30);
-        f.exited(7, "exit status 0", now);
+        f.exited(&exit(7, 0), now);
         assert_eq!(
             f.due(now, first),
             Some(now),
@@ -306,8 +332,28 @@ mod tests {
         f.pid = Some(5);
         f.started = Some(Duration::ZERO);
         assert_eq!(
-            f.exited(5, "exit status 3", Duration::from_secs(1)),
-            Some(AfterExit::Shutdown(Kind::PowerOff))
+            f.exited(&exit(5, 3), Duration::from_secs(1)),
+            Some(AfterExit::Shutdown(Ending::Kind(Kind::PowerOff)))
+        );
+    }
+
+    #[test]
+    fn debug_exit_carries_the_status() {
+        let mut f = Foreground::new(
+            Program {
+                argv: vec!["/app".into()],
+                login: false,
+            },
+            OnExit::DebugExit(0xf4),
+        );
+        f.pid = Some(5);
+        f.started = Some(Duration::ZERO);
+        assert_eq!(
+            f.exited(&exit(5, 3), Duration::from_secs(1)),
+            Some(AfterExit::Shutdown(Ending::DebugExit {
+                port: 0xf4,
+                value: 3
+            }))
         );
     }
 }

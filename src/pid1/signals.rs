@@ -62,9 +62,12 @@ impl Signals {
         }
     }
 
-    /// The shutdown a signal asked for since the last call, if any.
-    pub fn take_shutdown(&self) -> Option<Kind> {
-        let sig = self.requested.swap(0, Ordering::SeqCst);
-        Kind::from_signal(i32::try_from(sig).unwrap_or(0))
+    /// The shutdown a signal asked for since the last call, if any, with the signal's
+    /// name.
+    pub fn take_shutdown(&self) -> Option<(Kind, &'static str)> {
+        let sig = i32::try_from(self.requested.swap(0, Ordering::SeqCst)).unwrap_or(0);
+        let kind = Kind::from_signal(sig)?;
+        let name = nix::sys::signal::Signal::try_from(sig).map_or("a signal", |s| s.as_str());
+        Some((kind, name))
     }
 }

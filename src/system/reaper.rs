@@ -7,7 +7,10 @@ use nix::unistd::Pid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
     pub pid: u32,
+    /// For people: "exit status 3", "killed by SIGKILL".
     pub status: String,
+    /// As a shell gives it in `$?`: the exit code, or 128 + the signal's number.
+    pub code: i32,
 }
 
 /// Collects every child that has ended.
@@ -18,10 +21,12 @@ pub fn reap_all() -> Vec<Exit> {
             Ok(WaitStatus::Exited(pid, code)) => out.push(Exit {
                 pid: pid.as_raw().unsigned_abs(),
                 status: format!("exit status {code}"),
+                code,
             }),
             Ok(WaitStatus::Signaled(pid, sig, _)) => out.push(Exit {
                 pid: pid.as_raw().unsigned_abs(),
                 status: format!("killed by {sig}"),
+                code: 128 + sig as i32,
             }),
             Ok(WaitStatus::StillAlive) | Err(_) => return out,
             Ok(_) => {}

@@ -46,6 +46,27 @@ impl Kind {
     }
 }
 
+/// How the machine ends once every process is gone and every filesystem is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// reboot(2): power off, restart or halt.
+    Kind(Kind),
+    /// An exit status for qemu's isa-debug-exit device at `port`; a power-off if the
+    /// write does not stop the machine.
+    DebugExit { port: u16, value: u8 },
+}
+
+impl Ending {
+    pub fn name(self) -> String {
+        match self {
+            Ending::Kind(kind) => kind.name().to_string(),
+            Ending::DebugExit { port, value } => {
+                format!("exit status {value} to isa-debug-exit at 0x{port:x}")
+            }
+        }
+    }
+}
+
 pub const SIGNALS: [i32; 5] = [
     signal_hook::consts::SIGTERM,
     signal_hook::consts::SIGUSR1,
@@ -168,32 +189,34 @@ fn timed(what: &str, f: impl FnOnce() -> String) {
 
 /// Stops the machine: the foreground program's session hung up, every process stopped,
 /// sync, the network filesystems unmounted, then `network_down` (DHCP leases released,
-/// addresses and routes removed), then sync, unmount and reboot(2). Network filesystems
-/// go before the network, or they could not flush and a hard mount would hang.
+/// addresses and routes removed), then sync, unmount and `ending`. Network filesystems
+/// go before the network, or they could not flush and a hard mount would hang. `cause`
+/// names who asked ("SIGUSR2", "power button").
 pub fn shutdown(
-    kind: Kind,
+    ending: Ending,
+    cause: &str,
     grace: Duration,
     foreground: Option<u32>,
     network_down: impl FnOnce(),
 ) -> ! {
+    info!("shutdown: {} requested ({cause})", ending.name());
     // An interactive shell ignores SIGTERM; its terminal hanging up ends it, and it
     // hangs up its jobs in turn.
     if let Some(pid) = foreground.and_then(|p| i32::try_from(p).ok()) {
         let _ = kill(Pid::from_raw(-pid), Signal::SIGHUP);
     }
-    stop_processes(kind, grace);
+    stop_processes(grace);
     timed("sync", || {
         nix::unistd::sync();
         String::new()
     });
     timed("unmount network filesystems:", unmount_network);
     network_down();
-    finish(kind)
+    finish(ending)
 }
 
 /// Stops processes: SIGTERM to all, then SIGKILL to what is left after `grace`.
-fn stop_processes(kind: Kind, grace: Duration) {
-    info!("shutdown: {} requested", kind.name());
+fn stop_processes(grace: Duration) {
     let mut all_gone = false;
     timed("SIGTERM to every process", || {
         all_gone = signal_all(Signal::SIGTERM, grace);
@@ -211,8 +234,8 @@ fn stop_processes(kind: Kind, grace: Duration) {
     }
 }
 
-/// sync, unmount everything, and reboot(2). Never returns.
-fn finish(kind: Kind) -> ! {
+/// sync, unmount everything, and end as `ending` says. Never returns.
+fn finish(ending: Ending) -> ! {
     timed("sync", || {
         nix::unistd::sync();
         String::new()
@@ -243,6 +266,18 @@ fn finish(kind: Kind) -> ! {
         }
     });
     nix::unistd::sync();
+    let kind = match ending {
+        Ending::Kind(kind) => kind,
+        Ending::DebugExit { port, value } => {
+            info!("shutdown: {}", ending.name());
+            let why = match crate::system::debug_exit::write(port, value) {
+                Ok(()) => "no device answered".to_string(),
+                Err(e) => e,
+            };
+            info!("shutdown: isa-debug-exit did not stop the machine ({why}); powering off");
+            Kind::PowerOff
+        }
+    };
     let how = match kind {
         Kind::PowerOff => nix::sys::reboot::RebootMode::RB_POWER_OFF,
         Kind::Reboot => nix::sys::reboot::RebootMode::RB_AUTOBOOT,

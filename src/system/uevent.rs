@@ -72,9 +72,17 @@ impl Hotplug {
     }
 
     /// Hands the drivers of devices added since the last call to the loader thread,
-    /// which logs a line for each one it loads.
-    pub fn handle(&self) {
-        for modalias in self.events.added_modaliases() {
+    /// which logs a line for each one it loads; returns the evdev nodes that appeared
+    /// (for the power button's fallback).
+    pub fn handle(&self) -> Handled {
+        let mut handled = Handled::default();
+        for added in self.events.added() {
+            if let Some(node) = added.input_node {
+                handled.input_nodes.push(node);
+            }
+            let Some(modalias) = added.modalias else {
+                continue;
+            };
             for module in self.aliases.matches(&modalias) {
                 let queued = self
                     .loader
@@ -85,7 +93,15 @@ impl Hotplug {
                 }
             }
         }
+        handled
     }
+}
+
+/// What one batch of uevents did and showed.
+#[derive(Debug, Default)]
+pub struct Handled {
+    /// Input event nodes that appeared, e.g. "input/event2".
+    pub input_nodes: Vec<String>,
 }
 
 /// The kernel's multicast group for uevents (udev listens to group 2, its own).
@@ -102,12 +118,12 @@ impl Uevents {
         Ok(Uevents { sock })
     }
 
-    /// The modaliases of devices added since the last call.
-    pub fn added_modaliases(&self) -> Vec<String> {
+    /// What the devices added since the last call announced.
+    pub fn added(&self) -> Vec<Added> {
         let mut out = Vec::new();
         while let Ok((data, _)) = self.sock.recv_from_full() {
-            if let Some(m) = modalias_of_add(&data) {
-                out.push(m);
+            if let Some(a) = parse_add(&data) {
+                out.push(a);
             }
         }
         out
@@ -118,19 +134,47 @@ impl Uevents {
     }
 }
 
-/// The MODALIAS of an "add" uevent, checked to be printable ASCII before it is used.
-pub fn modalias_of_add(packet: &[u8]) -> Option<String> {
+/// What an "add" uevent tells PID 1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Added {
+    /// The device's MODALIAS, to load its driver.
+    pub modalias: Option<String>,
+    /// An evdev node's DEVNAME ("input/event3"), for the power button's fallback.
+    pub input_node: Option<String>,
+}
+
+/// An "add" uevent's MODALIAS and evdev node, each checked to be printable ASCII
+/// before it is used; None for other events and for an add with neither.
+pub fn parse_add(packet: &[u8]) -> Option<Added> {
     let ev = kobject_uevent::UEvent::from_netlink_packet(packet).ok()?;
     if ev.action != kobject_uevent::ActionType::Add {
         return None;
     }
-    let m = ev.env.get("MODALIAS")?;
-    (!m.is_empty() && m.len() < 512 && m.bytes().all(|b| b.is_ascii_graphic())).then(|| m.clone())
+    let clean = |v: &String| {
+        (!v.is_empty() && v.len() < 512 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .then(|| v.clone())
+    };
+    let modalias = ev.env.get("MODALIAS").and_then(clean);
+    let input_node = (ev.subsystem == "input")
+        .then(|| ev.env.get("DEVNAME").and_then(clean))
+        .flatten()
+        .filter(|n| {
+            n.strip_prefix("input/")
+                .is_some_and(crate::system::input_keys::is_event_node)
+        });
+    (modalias.is_some() || input_node.is_some()).then_some(Added {
+        modalias,
+        input_node,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn modalias_of_add(packet: &[u8]) -> Option<String> {
+        parse_add(packet)?.modalias
+    }
 
     fn packet(action: &str, modalias: &str) -> Vec<u8> {
         let path = "/devices/pci0000:00/0000:00:04.0";
@@ -156,5 +200,34 @@ mod tests {
         assert_eq!(modalias_of_add(&packet("add", "pci:\x1b[2J")), None);
         assert_eq!(modalias_of_add(b"libudev\0\xfe\xed"), None);
         assert_eq!(modalias_of_add(b""), None);
+    }
+
+    fn input_packet(action: &str, devname: &str) -> Vec<u8> {
+        let path = "/devices/platform/i8042/serio0/input/input1/event0";
+        format!(
+            "{action}@{path}\0ACTION={action}\0DEVPATH={path}\0SUBSYSTEM=input\0MAJOR=13\0MINOR=64\0DEVNAME={devname}\0SEQNUM=9\0"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_new_evdev_node_is_reported() {
+        assert_eq!(
+            parse_add(&input_packet("add", "input/event0")),
+            Some(Added {
+                modalias: None,
+                input_node: Some("input/event0".into())
+            })
+        );
+        assert_eq!(parse_add(&input_packet("remove", "input/event0")), None);
+        assert_eq!(parse_add(&input_packet("add", "input/mouse0")), None);
+        assert_eq!(parse_add(&input_packet("add", "input/event0\x1b")), None);
+        assert_eq!(parse_add(&input_packet("add", "../sda")), None);
+        let m = "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00";
+        assert_eq!(
+            parse_add(&packet("add", m)).and_then(|a| a.input_node),
+            None,
+            "a PCI device is no input node"
+        );
     }
 }

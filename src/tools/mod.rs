@@ -1,11 +1,15 @@
 //! The faces of the binary that are not PID 1: `qinit dhcp IFACE` runs the DHCP client
-//! on one interface from a shell.
+//! on one interface from a shell; `/sbin/shutdown` (qinit by another name) asks PID 1 to
+//! stop the machine.
 
 pub mod dhcp;
+pub mod shutdown;
 
 /// What `qinit` with no or a wrong subcommand prints.
 pub const USAGE: &str =
     "usage: qinit dhcp IFACE [--once] [--release] [--rapid-commit] [--debug] [--timeout S] [--etc DIR]
        qinit status
        qinit analyze
-       qinit poweroff|reboot|halt";
+       qinit poweroff|reboot|halt
+       shutdown [-h|-P|-H|-r] [now|+0] [WALL MESSAGE...]   (as /sbin/shutdown)
+       shutdown -c";
