@@ -19,6 +19,7 @@
 mod dhcp_server;
 mod process;
 
+#[allow(unused_imports, reason = "each suite uses its own part of the bench")]
 pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe};
 pub use process::{Pipe, Proc};
 
@@ -128,7 +129,7 @@ impl Drop for Netns {
 }
 
 /// A veth pair: `name` in namespace `ns`, `peer` in namespace `peer_ns`.
-fn veth(name: &str, ns: &Netns, peer: &str, peer_ns: &Netns) {
+pub fn veth(name: &str, ns: &Netns, peer: &str, peer_ns: &Netns) {
     // "ip link add a ..." would read "a" as "address": names never start that way.
     let args = ["link", "add", name, "netns", &ns.name, "type", "veth"];
     ip(&[&args[..], &["peer", "name", peer, "netns", &peer_ns.name]].concat());
@@ -139,7 +140,7 @@ fn veth(name: &str, ns: &Netns, peer: &str, peer_ns: &Netns) {
 /// kernel attaches the qdisc later, from its link-watch work, and until then every packet
 /// sent on the device is dropped silently ("qdisc noop"). Bridge ports also start
 /// forwarding only then; `ip -d` shows their state.
-fn wait_link_ready(ns: &Netns, dev: &str) {
+pub fn wait_link_ready(ns: &Netns, dev: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let line = ns.ip(&["-d", "-o", "link", "show", "dev", dev]);
