@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build qinit and a bootable initramfs for qemu.
 #   ./build.sh            build out/vmlinuz and out/initramfs.cpio.gz
-#   ./build.sh test       build, then clippy and cargo test (unit + qemu suite)
+#   ./build.sh test       build, check the image is reproducible, then clippy and cargo
+#                         test (unit + qemu suite)
+#   ./build.sh reproducible  build, then assemble the image again elsewhere and compare
 #   ./build.sh clean      remove out/
 #   ./build.sh distclean  remove out/ and .cache/ (downloaded kernel)
 # Environment:
@@ -189,11 +191,31 @@ assemble() {
     else
         echo "build: warning: KERNEL given without MODULES: no modules staged"
     fi
-    echo "build: packing out/initramfs.cpio.gz"
-    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9) > "$OUT/initramfs.cpio.gz.tmp"
+    echo "build: packing ${OUT#"$ROOT"/}/initramfs.cpio.gz"
+    # The same bytes from the same inputs: entries sorted, owner 0:0, every mtime set to
+    # SOURCE_DATE_EPOCH (0 unless given), inode numbers from cpio's own counter
+    # (--reproducible), and no name or time in the gzip header (-n).
+    find "$STAGE" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
+    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9n) > "$OUT/initramfs.cpio.gz.tmp"
     mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
     cp "$kernel" "$OUT/vmlinuz.tmp"
     mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+}
+
+# What the last build() assembled from, for the reproducibility check.
+BUILT_KERNEL= BUILT_MODSRC= BUILT_VER=
+
+# Assembles the image a second time, in another directory, and compares the bytes.
+check_reproducible() {
+    local other first second
+    other=$(mktemp -d /tmp/qinit-repro.XXXXXX)
+    echo "build: assembling the image again in $other to compare"
+    (OUT=$other/out; STAGE=$OUT/stage; mkdir -p "$OUT"; assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
+    first=$(sha256sum < "$OUT/initramfs.cpio.gz")
+    second=$(sha256sum < "$other/out/initramfs.cpio.gz")
+    rm -rf "$other"
+    [ "$first" = "$second" ] || die "the initramfs is not reproducible: ${first%% *} here, ${second%% *} in $other"
+    echo "build: the initramfs is reproducible (sha256 ${first%% *})"
 }
 
 build() {
@@ -219,6 +241,7 @@ build() {
     build_qinit
     mkdir -p "$OUT"
     assemble "$kernel" "$modsrc" "$ver"
+    BUILT_KERNEL=$kernel BUILT_MODSRC=$modsrc BUILT_VER=$ver
     echo "build: done"
     du -h --apparent-size "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$QINIT" | sed 's/^/build:   /'
 }
@@ -241,8 +264,9 @@ run_tests() {
 
 case ${1:-build} in
     build) build ;;
-    test) build; run_tests ;;
+    test) build; check_reproducible; run_tests ;;
+    reproducible) build; check_reproducible ;;
     clean) echo "build: rm -rf out"; rm -rf "$OUT" ;;
     distclean) echo "build: rm -rf out .cache"; rm -rf "$OUT" "$ROOT/.cache" ;;
-    *) die "usage: $0 [build|test|clean|distclean]" ;;
+    *) die "usage: $0 [build|test|reproducible|clean|distclean]" ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot out/vmlinuz + out/initramfs.cpio.gz with the serial console on this terminal.
 #   APPEND="words"  more kernel command line
-#   QEMU_KVM=1      use KVM if /dev/kvm is usable (default: TCG)
+#   QEMU_KVM=0      force TCG (default: KVM when /dev/kvm is usable, TCG otherwise)
 #   extra arguments are passed to qemu-system-x86_64
 set -euo pipefail
 
@@ -11,13 +11,17 @@ for f in "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz"; do
     [ -f "$f" ] || { echo "qemu: $f missing: run ./build.sh first" >&2; exit 1; }
 done
 
-accel=()
-if [ "${QEMU_KVM:-}" = 1 ]; then
-    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-        accel=(-enable-kvm -cpu host)
-    else
-        echo "qemu: /dev/kvm not usable, using TCG"
-    fi
+# KVM when the host has it: `-accel kvm -accel tcg` lets qemu fall back to TCG by itself
+# if KVM cannot start; `-cpu max` is the most a guest can get from either.
+if [ "${QEMU_KVM:-}" = 0 ]; then
+    accel=(-accel tcg)
+    echo "qemu: TCG (QEMU_KVM=0)"
+elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    accel=(-accel kvm -accel tcg -cpu max)
+    echo "qemu: KVM (/dev/kvm is usable; qemu falls back to TCG if it cannot start it)"
+else
+    accel=(-accel tcg)
+    echo "qemu: TCG (no usable /dev/kvm)"
 fi
 
 echo "qemu: booting ${OUT}/vmlinuz (append: console=ttyS0 ${APPEND:-})"
