@@ -1,6 +1,7 @@
-//! The boot sequence of PID 1, each step logged with its duration: mounts, command line,
-//! host name, modules, loopback and Ethernet over netlink, then the event loop (DHCP and
-//! the shell). Every failure is logged and the boot goes on.
+//! The boot sequence of PID 1, each step logged with its duration: mounts, NIC drivers,
+//! the host's credentials and the configuration, host name, loopback and Ethernet over
+//! netlink, the other modules, then the event loop (DHCP and the shell). Every failure
+//! is logged and the boot goes on.
 
 use crate::clock::uptime;
 use crate::config::cmdline::Config;
@@ -10,6 +11,7 @@ use crate::net::configure::Publish;
 use crate::net::link::{LinkEvents, Netlink, ethernet_links};
 use crate::net::network::Network;
 use crate::pid1::event_loop::Pid1;
+use crate::pid1::notify::Notify;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::{console, modules, mounts};
@@ -29,27 +31,34 @@ fn step<T>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) 
     v
 }
 
-/// /etc/qinit.conf, then the kernel command line, which wins.
-fn read_config() -> (Config, Vec<String>) {
+/// The host's credentials, then the settings: /etc/qinit.conf (or the `qinit.conf`
+/// credential), the other credentials, SMBIOS's extra command line, and the kernel
+/// command line, which wins.
+fn read_config() -> ((Config, Option<&'static str>), Vec<String>) {
+    let (imported, mut errors) = crate::pid1::credentials::import();
     let file = std::fs::read("/etc/qinit.conf")
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    match std::fs::read("/proc/cmdline") {
-        Ok(bytes) => crate::config::load(file.as_deref(), &String::from_utf8_lossy(&bytes)),
-        Err(e) => {
-            let (cfg, mut errors) = crate::config::load(file.as_deref(), "");
+    let cmdline = std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| {
             errors.push(format!("reading /proc/cmdline: {e}"));
-            (cfg, errors)
-        }
-    }
+            String::new()
+        });
+    let (cfg, errs) = crate::config::load_from(&crate::config::Sources {
+        file: file.as_deref(),
+        credentials: Some(&imported.credentials),
+        cmdline: &cmdline,
+    });
+    errors.extend(errs);
+    ((cfg, imported.dir), errors)
 }
 
-/// Coldplug for the devices `only` selects; with `extra`, then qinit.modules too.
+/// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
 /// `between` runs after each module.
 fn load_modules(
-    cfg: &Config,
+    extras: &[String],
     only: fn(&str) -> bool,
-    extra: bool,
     between: &mut dyn FnMut(),
 ) -> ((), Vec<String>) {
     let mut errors = Vec::new();
@@ -72,7 +81,6 @@ fn load_modules(
     if !loaded.is_empty() {
         info!("coldplug: loaded {}", loaded.join(" "));
     }
-    let extras: &[String] = if extra { &cfg.modules } else { &[] };
     for name in extras {
         match modules::load(&dir, &deps, &builtin, name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
@@ -116,8 +124,15 @@ pub fn boot() -> ! {
         info!("disabling Ctrl-Alt-Del: {e}");
     }
     step(&mut tl, "mounts", || ((), mounts::mount_base()));
-    let cfg = step(&mut tl, "command line", read_config);
+    // NIC drivers first: a link takes seconds to come up after it is set up, and the
+    // rest of the boot goes on meanwhile. They need no configuration; reading it takes
+    // a driver of its own (qemu_fw_cfg, for the host's credentials).
+    step(&mut tl, "network drivers", || {
+        load_modules(&[], crate::system::modalias::is_network_device, &mut || {})
+    });
+    let (cfg, credentials_dir) = step(&mut tl, "config", read_config);
     crate::log::set_debug(cfg.debug);
+    let mut notify = Notify::new(cfg.notify_socket);
 
     let publish = Publish {
         etc_dir: Some(PathBuf::from("/etc")),
@@ -128,16 +143,6 @@ pub fn boot() -> ! {
     };
     step(&mut tl, "host name", || {
         ((), crate::net::configure::publish(&publish, None, ""))
-    });
-    // NIC drivers first: a link takes seconds to come up after it is set up, and the
-    // other drivers load meanwhile.
-    step(&mut tl, "network drivers", || {
-        load_modules(
-            &cfg,
-            crate::system::modalias::is_network_device,
-            false,
-            &mut || {},
-        )
     });
 
     let (nl, events, links) = step(&mut tl, "network", || {
@@ -169,7 +174,7 @@ pub fn boot() -> ! {
     // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
     // set up (virtio) has its OFFER in milliseconds.
     step(&mut tl, "modules", || {
-        load_modules(&cfg, |_| true, true, &mut || network.serve_ready())
+        load_modules(&cfg.modules, |_| true, &mut || network.serve_ready())
     });
     step(&mut tl, "fstab", || {
         (
@@ -182,8 +187,12 @@ pub fn boot() -> ! {
     let hotplug = crate::system::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
+    // The first moment a vsock transport can be there: its driver loads with the others.
+    notify.status("Booting: drivers loaded, filesystems mounted");
     let tty = console::console_tty(cfg.console.as_deref());
-    Pid1::new(cfg, tty, signals, network, hotplug, tl).run()
+    Pid1::new(cfg, tty, signals, network, hotplug, tl)
+        .with_host(credentials_dir, notify)
+        .run()
 }
 
 #[cfg(test)]

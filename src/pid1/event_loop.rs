@@ -1,13 +1,14 @@
-//! PID 1's event loop: one poll over the signal pipe, hotplug uevents and the network's
-//! fds, with timers as data. It only waits and dispatches: the network, the foreground
-//! program and shutdown each decide for themselves. Nothing in here sleeps; nothing in
-//! here may return.
+//! PID 1's event loop: one poll over the signal pipe, hotplug uevents, the connection
+//! to the host's notify socket and the network's fds, with timers as data. It only waits
+//! and dispatches: the network, the foreground program, notifications and shutdown each
+//! decide for themselves. Nothing in here sleeps; nothing in here may return.
 
 use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::{Config, OnExit};
 use crate::info;
 use crate::net::network::Network;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
+use crate::pid1::notify::Notify;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::uevent::Hotplug;
@@ -24,6 +25,7 @@ pub struct Pid1 {
     /// Filled by the boot; completed here with carrier, lease and shell, then saved.
     timeline: Timeline,
     foreground: Foreground,
+    notify: Notify,
 }
 
 impl Pid1 {
@@ -55,9 +57,27 @@ impl Pid1 {
             network,
             hotplug,
             timeline,
+            notify: Notify::new(None),
         };
         pid1.take_marks();
         pid1
+    }
+
+    /// What the host passed and wants to hear: its credentials' directory, given to the
+    /// foreground program as $CREDENTIALS_DIRECTORY, and where to send notifications.
+    pub fn with_host(mut self, credentials_dir: Option<&str>, notify: Notify) -> Self {
+        if let Some(dir) = credentials_dir {
+            self.foreground
+                .env
+                .push(("CREDENTIALS_DIRECTORY".into(), dir.into()));
+        }
+        self.notify = notify;
+        // Milestones reached while the boot loaded drivers, before there was a notifier.
+        let marks: Vec<String> = self.timeline.marks.iter().map(|m| m.name.clone()).collect();
+        for name in marks {
+            self.notify.milestone(&name);
+        }
+        self
     }
 
     pub fn run(mut self) -> ! {
@@ -69,6 +89,7 @@ impl Pid1 {
     fn take_marks(&mut self) {
         for (name, at) in self.network.take_marks() {
             self.timeline.mark(name, at);
+            self.notify.milestone(name);
         }
     }
 
@@ -91,6 +112,11 @@ impl Pid1 {
             // The boot is over when the shell (or appliance) first starts: one block on
             // the console, and /run/qinit/boot.json for `qinit analyze` and the bench.
             self.take_marks();
+            if self.notify.enabled() {
+                self.notify
+                    .send(crate::pid1::notify::ready(&self.foreground.program.name()));
+                self.timeline.stage("notify", now, self.notify.spent());
+            }
             self.timeline.mark(self.foreground_name(), now);
             info!("{}", self.timeline.summary());
             if let Err(e) = self.timeline.save() {
@@ -102,14 +128,18 @@ impl Pid1 {
     fn reap(&mut self, now: Uptime) {
         for exit in reaper::reap_all() {
             match self.foreground.exited(exit.pid, &exit.status, now) {
-                Some(AfterExit::Shutdown(kind)) => self.shutdown(kind),
+                Some(AfterExit::Shutdown(kind)) => self.shutdown(kind, Some(exit.code)),
                 Some(AfterExit::Restart) => {}
                 None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
             }
         }
     }
 
-    fn shutdown(&mut self, kind: shutdown::Kind) -> ! {
+    /// `exit_status`: the appliance's, when its exit is why.
+    fn shutdown(&mut self, kind: shutdown::Kind, exit_status: Option<i32>) -> ! {
+        self.notify
+            .send(crate::pid1::notify::stopping(kind, exit_status));
+        self.notify.flush();
         let network = &mut self.network;
         shutdown::shutdown(
             kind,
@@ -126,6 +156,9 @@ impl Pid1 {
         if let Some(t) = self.network.next_wakeup(now) {
             sooner(t);
         }
+        if let Some(t) = self.notify.next_wakeup() {
+            sooner(t);
+        }
         if self.signals.fd().is_none() {
             sooner(now + Duration::from_secs(1));
         }
@@ -137,6 +170,7 @@ impl Pid1 {
     fn turn(&mut self) {
         let now = uptime();
         self.network.tick(now);
+        self.notify.tick(now);
         self.take_marks();
         if self
             .foreground
@@ -160,6 +194,11 @@ impl Pid1 {
         if let Some(h) = &self.hotplug {
             fds.push(PollFd::new(h.events.fd(), PollFlags::POLLIN));
         }
+        let notify_fd = self.notify.fd();
+        let notify_polled = notify_fd.is_some();
+        if let Some(fd) = notify_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
         fds.extend(
             self.network
                 .fds()
@@ -180,7 +219,7 @@ impl Pid1 {
         }
         self.reap(now);
         if let Some(kind) = self.signals.take_shutdown() {
-            self.shutdown(kind);
+            self.shutdown(kind, None);
         }
         if self.hotplug.is_some() && ready.next().unwrap_or(false) {
             for line in self
@@ -191,6 +230,9 @@ impl Pid1 {
             {
                 info!("{line}");
             }
+        }
+        if notify_polled && ready.next().unwrap_or(false) {
+            self.notify.ready();
         }
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);

@@ -42,6 +42,8 @@ pub fn backoff(quick: u32) -> Duration {
 pub struct Foreground {
     pub program: Program,
     pub on_exit: OnExit,
+    /// Variables the program gets besides the usual few ($CREDENTIALS_DIRECTORY).
+    pub env: Vec<(String, String)>,
     pid: Option<u32>,
     started: Option<Uptime>,
     runs: u32,
@@ -61,6 +63,7 @@ impl Foreground {
         Foreground {
             program,
             on_exit,
+            env: Vec::new(),
             pid: None,
             started: None,
             runs: 0,
@@ -93,7 +96,7 @@ impl Foreground {
         self.runs += 1;
         self.started = Some(now);
         self.next_start = None;
-        match console::spawn_on_tty(&self.program.argv, self.program.login, tty) {
+        match console::spawn_on_tty(&self.program.argv, self.program.login, tty, &self.env) {
             Ok(pid) => self.pid = Some(pid),
             Err(e) => {
                 info!("{e}; trying again in 5 s");

@@ -3,10 +3,12 @@
 
 pub mod blkid;
 pub mod console;
+pub mod credentials;
 pub mod fstab;
 pub mod modalias;
 pub mod modules;
 pub mod mounts;
+pub mod notify;
 pub mod reaper;
 pub mod shutdown;
 pub mod uevent;

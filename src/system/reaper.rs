@@ -8,6 +8,8 @@ use nix::unistd::Pid;
 pub struct Exit {
     pub pid: u32,
     pub status: String,
+    /// The status as a shell's `$?` shows it: the exit code, or 128 + the signal.
+    pub code: i32,
 }
 
 /// Collects every child that has ended.
@@ -18,10 +20,12 @@ pub fn reap_all() -> Vec<Exit> {
             Ok(WaitStatus::Exited(pid, code)) => out.push(Exit {
                 pid: pid.as_raw().unsigned_abs(),
                 status: format!("exit status {code}"),
+                code,
             }),
             Ok(WaitStatus::Signaled(pid, sig, _)) => out.push(Exit {
                 pid: pid.as_raw().unsigned_abs(),
                 status: format!("killed by {sig}"),
+                code: 128 + sig as i32,
             }),
             Ok(WaitStatus::StillAlive) | Err(_) => return out,
             Ok(_) => {}
