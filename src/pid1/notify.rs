@@ -5,9 +5,9 @@
 //!
 //! A host that does not listen costs the boot nothing: messages wait in a queue, one
 //! connection at a time is in progress, and the event loop finishes it when its fd is
-//! ready, so nothing blocks the boot. A failure is one console line; a host that has not
-//! answered within `CONNECT_BOUND` is not asked again. Only shutdown waits, at most
-//! `FLUSH_BOUND`, for what is still queued.
+//! ready, so nothing blocks the boot. A failure is one console line (the same one again
+//! only with qinit.debug); a host that has not answered within `CONNECT_BOUND` is not
+//! asked again. Only shutdown waits, at most `FLUSH_BOUND`, for what is still queued.
 
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
@@ -74,6 +74,8 @@ pub struct Notify {
     gave_up: bool,
     /// Milestones already told.
     told: Vec<&'static str>,
+    /// The last failure logged, not to log it again.
+    last_failure: Option<String>,
     /// Time spent in notify's own calls: what it cost the boot.
     spent: Duration,
 }
@@ -86,6 +88,7 @@ impl Notify {
             in_flight: None,
             gave_up: false,
             told: Vec::new(),
+            last_failure: None,
             spent: Duration::ZERO,
         }
     }
@@ -215,17 +218,28 @@ impl Notify {
 
     /// One line for a failure; a debug line for a delivery. `took`: from the start of
     /// the connection to its outcome.
-    fn outcome(&self, msg: &str, result: Result<(), String>, took: Duration) {
+    /// The same failure again is a debug line: a host that is not there does not fill
+    /// the console.
+    fn outcome(&mut self, msg: &str, result: Result<(), String>, took: Duration) {
         let Some(addr) = self.addr else {
             return;
         };
+        let what = first_line(msg);
         match result {
-            Ok(()) => debug!("notify {addr}: sent {} ({})", first_line(msg), ms(took)),
-            Err(e) => info!(
-                "notify {addr}: {} not sent: {e} (after {})",
-                first_line(msg),
-                ms(took)
-            ),
+            Ok(()) => {
+                self.last_failure = None;
+                debug!("notify {addr}: sent {what} ({})", ms(took));
+            }
+            Err(e) if self.last_failure.as_ref() == Some(&e) => {
+                debug!("notify {addr}: {what} not sent: {e} (after {})", ms(took));
+            }
+            Err(e) => {
+                info!(
+                    "notify {addr}: {what} not sent: {e} (after {}); the same failure again is logged only with qinit.debug",
+                    ms(took)
+                );
+                self.last_failure = Some(e);
+            }
         }
     }
 
