@@ -34,8 +34,8 @@ fn step<T>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<String>)) 
 /// The host's credentials, then the settings: /etc/qinit.conf (or the `qinit.conf`
 /// credential), the other credentials, SMBIOS's extra command line, and the kernel
 /// command line, which wins.
-fn read_config() -> ((Config, Option<&'static str>), Vec<String>) {
-    let (imported, mut errors) = crate::pid1::credentials::import();
+fn read_config(tables: Option<&modules::Tables>) -> ((Config, Option<&'static str>), Vec<String>) {
+    let (imported, mut errors) = crate::pid1::credentials::import(tables);
     let file = std::fs::read("/etc/qinit.conf")
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -57,22 +57,21 @@ fn read_config() -> ((Config, Option<&'static str>), Vec<String>) {
 /// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
 /// `between` runs after each module.
 fn load_modules(
+    tables: Option<&modules::Tables>,
     extras: &[String],
     only: fn(&str) -> bool,
     between: &mut dyn FnMut(),
 ) -> ((), Vec<String>) {
     let mut errors = Vec::new();
-    let dir = match modules::module_dir() {
-        Ok(d) => d,
-        Err(e) => return ((), vec![e]),
+    let Some(tables) = tables else {
+        return ((), errors);
     };
-    let (deps, builtin) = modules::read_tables(&dir);
     // Every device's driver, by modalias, as udev would; then what qinit.modules adds.
     let (loaded, errs) = crate::system::modalias::coldplug(
         std::path::Path::new("/sys"),
-        &dir,
-        &deps,
-        &builtin,
+        &tables.dir,
+        &tables.deps,
+        &tables.builtin,
         std::time::Duration::from_secs(5),
         only,
         between,
@@ -82,7 +81,7 @@ fn load_modules(
         info!("coldplug: loaded {}", loaded.join(" "));
     }
     for name in extras {
-        match modules::load(&dir, &deps, &builtin, name) {
+        match tables.load(name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
             Ok(modules::Loaded::Builtin) => info!("module {name}: built into the kernel"),
             Ok(modules::Loaded::Already) => info!("module {name}: already loaded"),
@@ -127,10 +126,20 @@ pub fn boot() -> ! {
     // NIC drivers first: a link takes seconds to come up after it is set up, and the
     // rest of the boot goes on meanwhile. They need no configuration; reading it takes
     // a driver of its own (qemu_fw_cfg, for the host's credentials).
-    step(&mut tl, "network drivers", || {
-        load_modules(&[], crate::system::modalias::is_network_device, &mut || {})
+    let tables = step(&mut tl, "network drivers", || {
+        let tables = match modules::Tables::read() {
+            Ok(t) => t,
+            Err(e) => return (None, vec![e]),
+        };
+        let (_, errors) = load_modules(
+            Some(&tables),
+            &[],
+            crate::system::modalias::is_network_device,
+            &mut || {},
+        );
+        (Some(tables), errors)
     });
-    let (cfg, credentials_dir) = step(&mut tl, "config", read_config);
+    let (cfg, credentials_dir) = step(&mut tl, "config", || read_config(tables.as_ref()));
     crate::log::set_debug(cfg.debug);
     let mut notify = Notify::new(cfg.notify_socket);
 
@@ -174,7 +183,9 @@ pub fn boot() -> ! {
     // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
     // set up (virtio) has its OFFER in milliseconds.
     step(&mut tl, "modules", || {
-        load_modules(&cfg.modules, |_| true, &mut || network.serve_ready())
+        load_modules(tables.as_ref(), &cfg.modules, |_| true, &mut || {
+            network.serve_ready()
+        })
     });
     step(&mut tl, "fstab", || {
         (

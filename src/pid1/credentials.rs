@@ -16,10 +16,11 @@ pub struct Imported {
     pub dir: Option<&'static str>,
 }
 
-/// Imports every credential; returns one line per refusal or failure.
-pub fn import() -> (Imported, Vec<String>) {
+/// Imports every credential; returns one line per refusal or failure. `tables`: the
+/// boot's module tables, for the fw_cfg driver.
+pub fn import(tables: Option<&modules::Tables>) -> (Imported, Vec<String>) {
     let mut errors = Vec::new();
-    load_fw_cfg_driver(&mut errors);
+    load_fw_cfg_driver(tables, &mut errors);
     let mut creds = Credentials::default();
     let fw_cfg = Path::new(FW_CFG_DIR);
     match io::fw_cfg_entries(fw_cfg) {
@@ -83,22 +84,18 @@ pub fn import() -> (Imported, Vec<String>) {
 
 /// Coldplug would load qemu_fw_cfg by its modalias (acpi*:QEMU0002:*), but only after
 /// the configuration is read, which the credentials may change: load it now.
-fn load_fw_cfg_driver(errors: &mut Vec<String>) {
+fn load_fw_cfg_driver(tables: Option<&modules::Tables>, errors: &mut Vec<String>) {
     if Path::new(io::FW_CFG_ROOT).exists() || !Path::new(io::FW_CFG_ACPI_DEVICE).exists() {
         return;
     }
-    let dir = match modules::module_dir() {
-        Ok(d) => d,
-        Err(e) => return errors.push(e),
+    let Some(tables) = tables else {
+        return errors.push("no module tables: fw_cfg credentials are not read".into());
     };
     let start = crate::clock::uptime();
-    let (deps, builtin) = modules::read_tables(&dir);
-    let tables = crate::clock::uptime();
-    match modules::load(&dir, &deps, &builtin, "qemu_fw_cfg") {
+    match tables.load("qemu_fw_cfg") {
         Ok(_) => info!(
-            "module qemu_fw_cfg: loaded for the host's credentials ({}, modules.dep {})",
-            crate::log::ms(crate::clock::uptime().saturating_sub(start)),
-            crate::log::ms(tables.saturating_sub(start))
+            "module qemu_fw_cfg: loaded for the host's credentials ({})",
+            crate::log::ms(crate::clock::uptime().saturating_sub(start))
         ),
         Err(e) => errors.push(format!("{e} (fw_cfg credentials are not read)")),
     }
