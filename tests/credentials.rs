@@ -21,8 +21,11 @@ use common::{Checks, Guest, Net, TempDir};
 /// systemd's CREDENTIAL_SIZE_MAX.
 const CREDENTIAL_SIZE_MAX: usize = 1024 * 1024;
 
-/// What the notify cost may be when no one listens.
+/// What the notify cost may be when no one listens, on an unloaded machine.
 const NOTIFY_BOUND_MS: f64 = 10.0;
+/// When the kernel starts /init under TCG on an unloaded machine of this kind: the
+/// yardstick for how much slower a loaded one runs the guest.
+const PID1_UNLOADED_S: f64 = 1.8;
 
 /// `-fw_cfg` for credential `name` with the contents of `file`.
 fn fw_cfg(name: &str, file: &Path) -> String {
@@ -71,6 +74,16 @@ fn sha256(file: &Path) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// "NAME at N s" among the marks of the boot summary line, in seconds.
+fn stages_mark(summary: &str, name: &str) -> Option<f64> {
+    let (_, marks) = summary.split_once("; ")?;
+    marks
+        .split(", ")
+        .find_map(|m| m.trim().strip_prefix(name)?.strip_prefix(" at "))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
 }
 
 fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
@@ -248,11 +261,19 @@ fn fw_cfg_credentials_configure_the_machine_and_bad_ones_are_refused() {
         .find_map(|s| s.trim().strip_prefix("notify "))
         .and_then(|s| s.strip_suffix(" ms"))
         .and_then(|s| s.parse::<f64>().ok());
-    checks.check(cost.is_some_and(|ms| ms < NOTIFY_BOUND_MS), || {
-        format!("the boot summary should show notify < {NOTIFY_BOUND_MS} ms:\n{summary}")
+    // Under TCG everything the guest does, this too, takes longer when the host's cores
+    // are shared (other guests of the suite): the bound grows with how late the kernel
+    // (no part of qinit) reached /init.
+    let pid1_at = stages_mark(summary, "pid1");
+    let slowdown = pid1_at.map_or(1.0, |s| (s / PID1_UNLOADED_S).max(1.0));
+    let bound = NOTIFY_BOUND_MS * slowdown;
+    checks.check(cost.is_some_and(|ms| ms < bound), || {
+        format!(
+            "the boot summary should show notify < {bound:.1} ms ({NOTIFY_BOUND_MS} ms, the guest {slowdown:.1}x slower than unloaded):\n{summary}"
+        )
     });
     guest.note(&format!(
-        "notify without a listener: {} refusals, cost {cost:?} ms",
+        "notify without a listener: {} refusals, cost {cost:?} ms (bound {bound:.1} ms, pid1 at {pid1_at:?} s)",
         failures.len()
     ));
     checks.finish();
