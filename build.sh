@@ -35,7 +35,10 @@ BUTTON_MODULES="button evdev"
 # ascii: the kernel asks /sbin/modprobe for these at mount time. 9pnet_fd is 9P over TCP
 # (fstab's network mounts, trans=tcp).
 FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio 9pnet_fd virtiofs"
-WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES ${MODULES_EXTRA:-}"
+# The host's channels: fw_cfg for credentials; vsock for readiness notification
+# (virtio to the host; vsock_loopback is CID 1 inside the guest, for local listeners).
+VMM_MODULES="qemu_fw_cfg vmw_vsock_virtio_transport vsock_loopback"
+WANT_MODULES="$NIC_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES $VMM_MODULES ${MODULES_EXTRA:-}"
 
 die() { echo "build: error: $*" >&2; exit 1; }
 

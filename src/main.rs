@@ -44,7 +44,7 @@ fn pid1_main() -> ! {
     }
     let _ = std::panic::catch_unwind(|| pid1::boot::boot());
     info!("the boot failed; going on without the network");
-    let cfg = std::panic::catch_unwind(|| pid1::boot::read_config().0).unwrap_or_default();
+    let cfg = std::panic::catch_unwind(|| pid1::boot::read_config(None).0.0).unwrap_or_default();
     let tty = system::console::console_tty(cfg.console.as_deref());
     let signals = pid1::signals::Signals::install();
     let mut guard = pid1::guard::Guard::default();

@@ -60,6 +60,8 @@ pub struct Config {
     /// Name servers and search domains that win over the lease's.
     pub dns: Vec<std::net::Ipv4Addr>,
     pub search: Vec<String>,
+    /// Where to send sd_notify messages: the `vmm.notify_socket` credential.
+    pub notify_socket: Option<crate::system::notify::Address>,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             ip: Vec::new(),
             dns: Vec::new(),
             search: Vec::new(),
+            notify_socket: None,
         }
     }
 }

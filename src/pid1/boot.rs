@@ -1,6 +1,7 @@
-//! The boot sequence of PID 1, each step logged with its duration: mounts, command line,
-//! host name, modules, loopback and Ethernet over netlink, then the event loop (DHCP and
-//! the shell). Every failure is logged and the boot goes on.
+//! The boot sequence of PID 1, each step logged with its duration: mounts, NIC drivers,
+//! the host's credentials and the configuration, host name, loopback and Ethernet over
+//! netlink, the other modules, then the event loop (DHCP and the shell). Every failure
+//! is logged and the boot goes on.
 
 use crate::clock::uptime;
 use crate::config::cmdline::Config;
@@ -11,6 +12,7 @@ use crate::net::link::{LinkEvents, Netlink, ethernet_links};
 use crate::net::network::Network;
 use crate::pid1::event_loop::Pid1;
 use crate::pid1::guard::Guard;
+use crate::pid1::notify::Notify;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::fstab::NetworkMounts;
@@ -32,41 +34,49 @@ fn step<T: Default>(tl: &mut Timeline, what: &str, f: impl FnOnce() -> (T, Vec<S
     v
 }
 
-/// /etc/qinit.conf, then the kernel command line, which wins.
-pub fn read_config() -> (Config, Vec<String>) {
+/// The host's credentials, then the settings: /etc/qinit.conf (or the `qinit.conf`
+/// credential), the other credentials, SMBIOS's extra command line, and the kernel
+/// command line, which wins.
+pub fn read_config(
+    tables: Option<&modules::Tables>,
+) -> ((Config, Option<&'static str>), Vec<String>) {
+    let (imported, mut errors) = crate::pid1::credentials::import(tables);
     let file = std::fs::read("/etc/qinit.conf")
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    match std::fs::read("/proc/cmdline") {
-        Ok(bytes) => crate::config::load(file.as_deref(), &String::from_utf8_lossy(&bytes)),
-        Err(e) => {
-            let (cfg, mut errors) = crate::config::load(file.as_deref(), "");
+    let cmdline = std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| {
             errors.push(format!("reading /proc/cmdline: {e}"));
-            (cfg, errors)
-        }
-    }
+            String::new()
+        });
+    let (cfg, errs) = crate::config::load_from(&crate::config::Sources {
+        file: file.as_deref(),
+        credentials: Some(&imported.credentials),
+        cmdline: &cmdline,
+    });
+    errors.extend(errs);
+    ((cfg, imported.dir), errors)
 }
 
-/// Coldplug for the devices `only` selects; with `extra`, then qinit.modules too.
+/// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
 /// `between` runs after each module.
 fn load_modules(
-    cfg: &Config,
+    tables: Option<&modules::Tables>,
+    extras: &[String],
     only: fn(&str) -> bool,
-    extra: bool,
     between: &mut dyn FnMut(),
 ) -> ((), Vec<String>) {
     let mut errors = Vec::new();
-    let dir = match modules::module_dir() {
-        Ok(d) => d,
-        Err(e) => return ((), vec![e]),
+    let Some(tables) = tables else {
+        return ((), errors);
     };
-    let (deps, builtin) = modules::read_tables(&dir);
     // Every device's driver, by modalias, as udev would; then what qinit.modules adds.
     let (loaded, errs) = crate::system::modalias::coldplug(
         std::path::Path::new("/sys"),
-        &dir,
-        &deps,
-        &builtin,
+        &tables.dir,
+        &tables.deps,
+        &tables.builtin,
         std::time::Duration::from_secs(5),
         only,
         between,
@@ -75,9 +85,8 @@ fn load_modules(
     if !loaded.is_empty() {
         info!("coldplug: loaded {}", loaded.join(" "));
     }
-    let extras: &[String] = if extra { &cfg.modules } else { &[] };
     for name in extras {
-        match modules::load(&dir, &deps, &builtin, name) {
+        match tables.load(name) {
             Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
             Ok(modules::Loaded::Builtin) => info!("module {name}: built into the kernel"),
             Ok(modules::Loaded::Already) => info!("module {name}: already loaded"),
@@ -119,8 +128,25 @@ pub fn boot() -> ! {
         info!("disabling Ctrl-Alt-Del: {e}");
     }
     step(&mut tl, "mounts", || ((), mounts::mount_base()));
-    let cfg = step(&mut tl, "command line", read_config);
+    // NIC drivers first: a link takes seconds to come up after it is set up, and the
+    // rest of the boot goes on meanwhile. They need no configuration; reading it takes
+    // a driver of its own (qemu_fw_cfg, for the host's credentials).
+    let tables = step(&mut tl, "network drivers", || {
+        let tables = match modules::Tables::read() {
+            Ok(t) => t,
+            Err(e) => return (None, vec![e]),
+        };
+        let (_, errors) = load_modules(
+            Some(&tables),
+            &[],
+            crate::system::modalias::is_network_device,
+            &mut || {},
+        );
+        (Some(tables), errors)
+    });
+    let (cfg, credentials_dir) = step(&mut tl, "config", || read_config(tables.as_ref()));
     crate::log::set_debug(cfg.debug);
+    let mut notify = Notify::new(cfg.notify_socket);
 
     let publish = Publish {
         etc_dir: Some(PathBuf::from("/etc")),
@@ -131,16 +157,6 @@ pub fn boot() -> ! {
     };
     step(&mut tl, "host name", || {
         ((), crate::net::configure::publish(&publish, None, ""))
-    });
-    // NIC drivers first: a link takes seconds to come up after it is set up, and the
-    // other drivers load meanwhile.
-    step(&mut tl, "network drivers", || {
-        load_modules(
-            &cfg,
-            crate::system::modalias::is_network_device,
-            false,
-            &mut || {},
-        )
     });
 
     let (nl, events, links) = step(&mut tl, "network", || {
@@ -172,7 +188,9 @@ pub fn boot() -> ! {
     // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
     // set up (virtio) has its OFFER in milliseconds.
     step(&mut tl, "modules", || {
-        load_modules(&cfg, |_| true, true, &mut || network.serve_ready())
+        load_modules(tables.as_ref(), &cfg.modules, |_| true, &mut || {
+            network.serve_ready()
+        })
     });
     step(&mut tl, "fstab", || {
         (
@@ -194,9 +212,12 @@ pub fn boot() -> ! {
     for line in lines {
         info!("{line}");
     }
+    // The first moment a vsock transport can be there: its driver loads with the others.
+    notify.status("Booting: drivers loaded, filesystems mounted");
     let tty = console::console_tty(cfg.console.as_deref());
     let net_mounts = NetworkMounts::new(std::path::Path::new("/etc/fstab"));
     Pid1::new(cfg, tty, signals, network, hotplug, Some(power_button), tl)
+        .with_host(credentials_dir, notify)
         .with_network_mounts(net_mounts)
         .run()
 }

@@ -1,7 +1,8 @@
-//! PID 1's event loop: one poll over the signal pipe, hotplug uevents, the power button
-//! and the network's fds, with timers as data. It only waits and dispatches: the network, the foreground
-//! program and shutdown each decide for themselves. Nothing in here sleeps; nothing in
-//! here may return.
+//! PID 1's event loop: one poll over the signal pipe, hotplug uevents, the power button,
+//! the connection to the host's notify socket and the network's fds, with timers as
+//! data. It only waits and dispatches: the network, the foreground program,
+//! notifications and shutdown each decide for themselves. Nothing in here sleeps;
+//! nothing in here may return.
 
 use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::{Config, OnExit};
@@ -9,6 +10,7 @@ use crate::info;
 use crate::net::network::Network;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
 use crate::pid1::guard::Guard;
+use crate::pid1::notify::Notify;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::fstab::NetworkMounts;
@@ -31,6 +33,7 @@ pub struct Pid1 {
     foreground: Foreground,
     /// fstab's `_netdev` and network filesystems, mounted once there is a lease.
     net_mounts: Option<NetworkMounts>,
+    notify: Notify,
 }
 
 impl Pid1 {
@@ -65,9 +68,27 @@ impl Pid1 {
             power_button,
             timeline,
             net_mounts: None,
+            notify: Notify::new(None),
         };
         pid1.take_marks();
         pid1
+    }
+
+    /// What the host passed and wants to hear: its credentials' directory, given to the
+    /// foreground program as $CREDENTIALS_DIRECTORY, and where to send notifications.
+    pub fn with_host(mut self, credentials_dir: Option<&str>, notify: Notify) -> Self {
+        if let Some(dir) = credentials_dir {
+            self.foreground
+                .env
+                .push(("CREDENTIALS_DIRECTORY".into(), dir.into()));
+        }
+        self.notify = notify;
+        // Milestones reached while the boot loaded drivers, before there was a notifier.
+        let marks: Vec<String> = self.timeline.marks.iter().map(|m| m.name.clone()).collect();
+        for name in marks {
+            self.notify.milestone(&name);
+        }
+        self
     }
 
     /// Mounts fstab's network entries once the network has a lease.
@@ -93,6 +114,7 @@ impl Pid1 {
     fn take_marks(&mut self) {
         for (name, at) in self.network.take_marks() {
             self.timeline.mark(name, at);
+            self.notify.milestone(name);
         }
     }
 
@@ -112,12 +134,17 @@ impl Pid1 {
         }
         if let Some(AfterExit::Shutdown(ending)) = self.foreground.start(now, &self.tty) {
             let cause = format!("{} cannot start", self.foreground_name());
-            self.shutdown(ending, &cause);
+            self.shutdown(ending, &cause, Some(127));
         }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
             // the console, and /run/qinit/boot.json for `qinit analyze` and the bench.
             self.take_marks();
+            if self.notify.enabled() {
+                self.notify
+                    .send(crate::pid1::notify::ready(&self.foreground.program.name()));
+                self.timeline.stage("notify", now, self.notify.spent());
+            }
             self.timeline.mark(self.foreground_name(), now);
             info!("{}", self.timeline.summary());
             if let Err(e) = self.timeline.save() {
@@ -131,7 +158,7 @@ impl Pid1 {
             match self.foreground.exited(&exit, now) {
                 Some(AfterExit::Shutdown(ending)) => {
                     let cause = format!("{} exited", self.foreground_name());
-                    self.shutdown(ending, &cause)
+                    self.shutdown(ending, &cause, Some(exit.code))
                 }
                 Some(AfterExit::Restart) => {}
                 None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
@@ -139,9 +166,17 @@ impl Pid1 {
         }
     }
 
-    fn shutdown(&mut self, ending: Ending, cause: &str) -> ! {
+    /// `cause` names who asked; `exit_status`: the appliance's, when its exit is why.
+    fn shutdown(&mut self, ending: Ending, cause: &str, exit_status: Option<i32>) -> ! {
         // Its evdev fds would keep /dev busy at unmount; no press matters any more.
         self.power_button = None;
+        let kind = match ending {
+            Ending::Kind(kind) => kind,
+            Ending::DebugExit { .. } => Kind::PowerOff,
+        };
+        self.notify
+            .send(crate::pid1::notify::stopping(kind, exit_status));
+        self.notify.flush();
         let network = &mut self.network;
         shutdown::shutdown(
             ending,
@@ -159,6 +194,9 @@ impl Pid1 {
         if let Some(t) = self.network.next_wakeup(now) {
             sooner(t);
         }
+        if let Some(t) = self.notify.next_wakeup() {
+            sooner(t);
+        }
         if self.signals.fd().is_none() {
             sooner(now + Duration::from_secs(1));
         }
@@ -170,6 +208,7 @@ impl Pid1 {
     fn turn(&mut self) {
         let now = uptime();
         self.network.tick(now);
+        self.notify.tick(now);
         self.take_marks();
         if self.network.has_lease()
             && let Some(m) = self.net_mounts.as_mut()
@@ -207,6 +246,11 @@ impl Pid1 {
                 .flatten()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
+        let notify_fd = self.notify.fd();
+        let notify_polled = notify_fd.is_some();
+        if let Some(fd) = notify_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
         fds.extend(
             self.network
                 .fds()
@@ -227,7 +271,7 @@ impl Pid1 {
         }
         self.reap(now);
         if let Some((kind, signal)) = self.signals.take_shutdown() {
-            self.shutdown(Ending::Kind(kind), signal);
+            self.shutdown(Ending::Kind(kind), signal, None);
         }
         if self.hotplug.is_some() && ready.next().unwrap_or(false) {
             let handled = self
@@ -247,7 +291,10 @@ impl Pid1 {
         if button_ready && let Some(pressed) = self.power_button.as_mut().and_then(|b| b.pressed())
         {
             info!("power button pressed ({pressed})");
-            self.shutdown(Ending::Kind(Kind::PowerOff), "power button");
+            self.shutdown(Ending::Kind(Kind::PowerOff), "power button", None);
+        }
+        if notify_polled && ready.next().unwrap_or(false) {
+            self.notify.ready();
         }
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);

@@ -51,6 +51,8 @@ pub const RETRY_FAILED_START: Duration = Duration::from_secs(5);
 pub struct Foreground {
     pub program: Program,
     pub on_exit: OnExit,
+    /// Variables the program gets besides the usual few ($CREDENTIALS_DIRECTORY).
+    pub env: Vec<(String, String)>,
     pid: Option<u32>,
     started: Option<Uptime>,
     runs: u32,
@@ -71,6 +73,7 @@ impl Foreground {
         Foreground {
             program,
             on_exit,
+            env: Vec::new(),
             pid: None,
             started: None,
             runs: 0,
@@ -102,7 +105,7 @@ impl Foreground {
     /// Starts the program on `tty`; what follows a start that failed too often.
     pub fn start(&mut self, now: Uptime, tty: &str) -> Option<AfterExit> {
         info!("starting {} on {tty}", self.program.name());
-        let spawned = console::spawn_on_tty(&self.program.argv, self.program.login, tty);
+        let spawned = console::spawn_on_tty(&self.program.argv, self.program.login, tty, &self.env);
         self.spawned(now, spawned)
     }
 

@@ -2,8 +2,10 @@
 //! appliance), and the boot timeline.
 
 pub mod boot;
+pub mod credentials;
 pub mod event_loop;
 pub mod foreground;
 pub mod guard;
+pub mod notify;
 pub mod signals;
 pub mod timeline;

@@ -43,8 +43,14 @@ pub fn console_tty(forced: Option<&str>) -> String {
 
 /// Starts `argv` on `tty` in a new session with the tty as its controlling terminal, so
 /// job control and Ctrl-C work. A login program gets "-name" as argv\[0\] (a login shell
-/// reads /etc/profile). Returns its pid.
-pub fn spawn_on_tty(argv: &[String], login: bool, tty: &str) -> Result<u32, String> {
+/// reads /etc/profile). `env` comes on top of the few variables every program gets.
+/// Returns its pid.
+pub fn spawn_on_tty(
+    argv: &[String],
+    login: bool,
+    tty: &str,
+    env: &[(String, String)],
+) -> Result<u32, String> {
     let Some(path) = argv.first() else {
         return Err("nothing to start: empty command".into());
     };
@@ -68,6 +74,7 @@ pub fn spawn_on_tty(argv: &[String], login: bool, tty: &str) -> Result<u32, Stri
         .env("TERM", "linux")
         .env("SHELL", "/bin/sh")
         .env("USER", "root")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(if std::path::Path::new("/root").is_dir() {
             "/root"
         } else {

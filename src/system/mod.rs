@@ -5,12 +5,14 @@
 pub mod acpi_events;
 pub mod blkid;
 pub mod console;
+pub mod credentials;
 pub mod debug_exit;
 pub mod fstab;
 pub mod input_keys;
 pub mod modalias;
 pub mod modules;
 pub mod mounts;
+pub mod notify;
 pub mod power_button;
 pub mod reaper;
 pub mod shutdown;

@@ -127,6 +127,26 @@ pub fn load(
     Ok(Loaded::Inserted(inserted))
 }
 
+/// The running kernel's module directory and its tables, read once for the boot's steps.
+pub struct Tables {
+    pub dir: String,
+    pub deps: DepMap,
+    pub builtin: HashSet<String>,
+}
+
+impl Tables {
+    pub fn read() -> Result<Tables, String> {
+        let dir = module_dir()?;
+        let (deps, builtin) = read_tables(&dir);
+        Ok(Tables { dir, deps, builtin })
+    }
+
+    /// `load` with these tables.
+    pub fn load(&self, name: &str) -> Result<Loaded, String> {
+        load(&self.dir, &self.deps, &self.builtin, name)
+    }
+}
+
 /// Reads modules.dep and modules.builtin of `dir` (missing files give empty tables).
 pub fn read_tables(dir: &str) -> (DepMap, HashSet<String>) {
     let dep = std::fs::read_to_string(format!("{dir}/modules.dep")).unwrap_or_default();

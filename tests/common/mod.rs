@@ -713,9 +713,20 @@ impl Drop for TempDir {
 /// first. The kernel unpacks concatenated archives in order; a later file replaces an
 /// earlier one.
 pub fn images_with_files(images: &Images, dir: &TempDir, files: &[(&str, &str)]) -> Images {
+    let files: Vec<(&str, &[u8], u32)> = files
+        .iter()
+        .map(|(path, contents)| (*path, contents.as_bytes(), 0o644))
+        .collect();
+    images_with_entries(images, dir, &files)
+}
+
+/// Like `images_with_files`, with any bytes and a mode for each file (0o755 for a
+/// program).
+pub fn images_with_entries(images: &Images, dir: &TempDir, files: &[(&str, &[u8], u32)]) -> Images {
+    use std::os::unix::fs::PermissionsExt;
     let tree = dir.path.join("extra-root");
     let mut names = String::new();
-    for (path, contents) in files {
+    for (path, contents, mode) in files {
         let file = tree.join(path);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent)
@@ -723,6 +734,8 @@ pub fn images_with_files(images: &Images, dir: &TempDir, files: &[(&str, &str)])
         }
         std::fs::write(&file, contents)
             .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", file.display()));
         names.push_str(path);
         names.push('\n');
     }
