@@ -505,6 +505,7 @@ impl Client {
     /// 4.4.6). The client is left in INIT.
     pub fn release(&mut self, now: Uptime) -> Vec<Action> {
         let mut out = Vec::new();
+        self.changes = self.changes.wrapping_add(1);
         if let Some(lease) = lease_in(std::mem::replace(&mut self.state, State::Init)) {
             let mut ex = self.new_exchange(now);
             let req = Request::Release {
@@ -523,7 +524,8 @@ impl Client {
         out
     }
 
-    fn current_xid(&self) -> Option<u32> {
+    /// The xid of the exchange under way, whose replies are awaited; None: none is.
+    pub fn current_xid(&self) -> Option<u32> {
         match &self.state {
             State::Selecting(ex)
             | State::Requesting { ex, .. }

@@ -19,7 +19,7 @@
 mod dhcp_server;
 mod process;
 
-pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe};
+pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe, flood};
 pub use process::{Pipe, Proc};
 
 use std::net::Ipv4Addr;
@@ -33,7 +33,6 @@ pub const SERVER_IF: &str = "vs0";
 
 // ---------------------------------------------------------------------------------------
 // Prerequisites
-
 
 /// A missing prerequisite fails the test: these tests are `#[ignore]`d, so they run only
 /// when asked for (`./build.sh test`), and then they must not pass without running.
@@ -265,6 +264,15 @@ impl Lan {
                 words.find(|w| *w == "inet")?;
                 words.next().map(str::to_owned)
             })
+            .collect()
+    }
+
+    /// The client namespace's IPv4 routes, one line each.
+    pub fn client_routes(&self) -> Vec<String> {
+        self.client
+            .ip(&["-4", "route", "show"])
+            .lines()
+            .map(str::to_owned)
             .collect()
     }
 
