@@ -175,17 +175,25 @@ impl NetIf {
         }
     }
 
-    /// Reads what the sockets hold, at most `READ_AT_MOST` datagrams from each.
-    pub fn readable(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Outcome> {
+    /// Reads what the sockets hold, at most `READ_AT_MOST` datagrams from each; `ready`
+    /// says which of `fds()` poll found readable (the others are not read at all).
+    pub fn readable(&mut self, nl: &mut Netlink, now: Uptime, ready: &[bool]) -> Vec<Outcome> {
         let mut out = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
-        for _ in 0..READ_AT_MOST {
+        let at_most = |i: usize| {
+            if ready.get(i) == Some(&true) {
+                READ_AT_MOST
+            } else {
+                0
+            }
+        };
+        for _ in 0..at_most(0) {
             let Some(n) = self.sock.recv(&mut buf) else {
                 break;
             };
             out.extend(self.drive(nl, now, Event::Packet(buf.get(..n).unwrap_or(&[]))));
         }
-        for _ in 0..READ_AT_MOST {
+        for _ in 0..at_most(1) {
             let Some(r) = self.raw.as_ref().and_then(|r| r.recv(&mut buf)) else {
                 break;
             };

@@ -212,7 +212,7 @@ fn run(args: &Args) -> Result<i32, String> {
             }
         }
         if ready.iter().skip(2).any(|r| *r) {
-            outs.extend(netif.readable(&mut nl, now));
+            outs.extend(netif.readable(&mut nl, now, ready.get(2..).unwrap_or(&[])));
         }
         if netif.next_wakeup().is_some_and(|t| t <= now) {
             outs.extend(netif.tick(&mut nl, now));
