@@ -100,7 +100,7 @@ pub struct Client {
     sent: u32,
     /// The last reply to us that was refused, and why (bad ACK, no server id, ...).
     /// Replies to other clients leave it alone.
-    last_refusal: Option<String>,
+    last_refusal: Option<(&'static str, String)>,
     /// Whether to build `Action::Note`s (the debug log); off, a dropped packet costs no
     /// formatting.
     notes: bool,
@@ -174,8 +174,8 @@ impl Client {
                 "the server refused our request (NAK) {} time(s) in a row",
                 self.naks
             )
-        } else if let Some(r) = &self.last_refusal {
-            r.clone()
+        } else if let Some((what, why)) = &self.last_refusal {
+            format!("{what}: {why}")
         } else {
             format!("no answer to {} request(s)", self.sent)
         })
@@ -551,7 +551,7 @@ impl Client {
             Ok(r) => r,
             Err(why) => {
                 self.note(out, || format!("dropped a reply: {why}"));
-                self.refused(format_args!("a reply was refused: {why}"));
+                self.last_refusal = Some(("a reply was refused", why));
                 return true;
             }
         };
@@ -611,10 +611,13 @@ impl Client {
                     )
                 });
                 if reply.server == server {
-                    self.refused(format_args!(
-                        "{server} acknowledged {}, not the {address} we asked for",
-                        reply.yiaddr
-                    ));
+                    self.refused(
+                        "an ACK was refused",
+                        format!(
+                            "{server} acknowledged {}, not the {address} we asked for",
+                            reply.yiaddr
+                        ),
+                    );
                 }
                 State::Requesting {
                     ex,
@@ -689,11 +692,8 @@ impl Client {
     }
 
     /// Records why a reply to us was refused.
-    fn refused(&mut self, why: std::fmt::Arguments<'_>) {
-        let text = why.to_string();
-        if self.last_refusal.as_deref() != Some(text.as_str()) {
-            self.last_refusal = Some(text);
-        }
+    fn refused(&mut self, what: &'static str, why: String) {
+        self.last_refusal = Some((what, why));
     }
 
     /// The lease an ACK grants, with fuzzed T1 and T2; None (and a note) if unusable.
@@ -703,7 +703,7 @@ impl Client {
             Ok(lease) => Some(lease),
             Err(e) => {
                 out.push(Action::Note(format!("unusable ACK: {e}")));
-                self.refused(format_args!("an ACK was refused: {e}"));
+                self.refused("an ACK was refused", e);
                 None
             }
         }

@@ -2,7 +2,7 @@
 //! before anything in them is believed (RFC 2131 section 4.1: op, xid, chaddr, and the
 //! message type and server identifier a reply must carry).
 
-use super::options::{RawOptions, ReplyOptions, walk};
+use super::options::{RawOptions, ReplyOptions, decode_one, walk};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use std::net::Ipv4Addr;
@@ -189,21 +189,31 @@ pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String>
     if overload & 2 != 0 {
         walk(buf.get(44..108).unwrap_or(&[]), &mut raw);
     }
-    let opts = ReplyOptions::from_raw(&raw);
-
-    let kind = opts.msg_type.ok_or("no message type (option 53)")?;
+    // What decides alone whether the reply can be ours is checked before the other
+    // options are decoded.
+    let kind = match raw.get(&53).map(|v| decode_one(53, v)) {
+        Some(Ok(DhcpOption::MessageType(t))) => t,
+        _ => return Err("no message type (option 53)".into()),
+    };
     if !matches!(
         kind,
         MessageType::Offer | MessageType::Ack | MessageType::Nak
     ) {
         return Err(format!("message type {kind:?} is not for a client"));
     }
-    let server = opts.server_id.ok_or("no server identifier (option 54)")?;
+    let server = match raw.get(&54).map(|v| decode_one(54, v)) {
+        Some(Ok(DhcpOption::ServerIdentifier(a))) => a,
+        _ => return Err("no server identifier (option 54)".into()),
+    };
     if !is_unicast(server) {
         return Err(format!(
             "server identifier {server} is not a unicast address"
         ));
     }
+    if kind != MessageType::Nak && !is_unicast(yiaddr) {
+        return Err(format!("yiaddr {yiaddr} is not a unicast address"));
+    }
+    let opts = ReplyOptions::from_raw(&raw);
     // RFC 6842: a server that echoes option 61 echoes ours; another one is for someone
     // else.
     if let Some(theirs) = &opts.client_id
@@ -214,9 +224,6 @@ pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String>
             "client identifier {} (option 61) is not ours",
             hex.join(":")
         ));
-    }
-    if kind != MessageType::Nak && !is_unicast(yiaddr) {
-        return Err(format!("yiaddr {yiaddr} is not a unicast address"));
     }
     Ok(Reply {
         kind,
