@@ -984,6 +984,19 @@ fn cpu_time(pid: i32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
+/// Waits until `count` reaches `n`; fails after `timeout`.
+fn wait_for_count(count: &std::sync::atomic::AtomicU64, n: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while count.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the flooder sent only {} of {n} in {timeout:?}",
+            count.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 #[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
 fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
@@ -1018,13 +1031,13 @@ fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
         Arc::clone(&stop),
         Arc::clone(&sent),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // 50,000 replies or more (a loaded machine may send them slower than asked).
+    wait_for_count(&sent, 50_000, Duration::from_secs(10));
     stop.store(true, Ordering::Relaxed);
     flooder.join().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let used = cpu_time(qinit.pid()) - before;
     let n = sent.load(Ordering::Relaxed);
-    assert!(n > u64::from(RATE), "the flooder sent only {n}");
     let per_reply = used.as_secs_f64() * 1e6 / n as f64;
     assert!(
         per_reply <= 2.0,
@@ -1047,7 +1060,7 @@ fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
         Arc::clone(&stop),
         Arc::clone(&sent),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_count(&sent, 10_000, Duration::from_secs(5));
     let signalled = Instant::now();
     qinit.signal(Signal::SIGTERM);
     let status = qinit.wait_exit(SHORT);
@@ -1055,11 +1068,6 @@ fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
     stop.store(true, Ordering::Relaxed);
     flooder.join().unwrap();
     assert!(status.success(), "{status}\n{}", qinit.transcript());
-    assert!(
-        sent.load(Ordering::Relaxed) > u64::from(RATE / 4),
-        "the flooder sent only {}",
-        sent.load(Ordering::Relaxed)
-    );
     assert!(
         took <= Duration::from_millis(100),
         "SIGTERM took {took:?} under the flood\n{}",
