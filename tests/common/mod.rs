@@ -36,6 +36,7 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+
 /// A missing prerequisite fails the test: these tests are `#[ignore]`d, so they run only
 /// when asked for (`./build.sh test`), and then they must not pass without running.
 fn missing(what: &str) -> ! {
