@@ -872,3 +872,207 @@ fn exits_1_after_timeout_when_no_server_answers() {
     assert!(discovers >= 2, "{}", netns::describe(&server.received()));
     assert_eq!(lan.client_addresses(), Vec::<String>::new());
 }
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn a_host_mask_lease_gets_a_32_address_and_an_on_link_route_to_its_gateway() {
+    require(false);
+    let lan = Lan::pair("mask32", 12);
+    let server_ip = lan.server_ip(0);
+    let gw = server_ip.octets();
+    let grant = Grant::new(server_ip, Ipv4Addr::new(10, 99, 12, 20), 60);
+    // As Google Cloud leases: mask 255.255.255.255, option 121 with an on-link host route
+    // to the gateway and the default route through it (and option 3 too).
+    let classless = [
+        vec![32],
+        gw.to_vec(),
+        vec![0, 0, 0, 0],
+        vec![0],
+        gw.to_vec(),
+    ]
+    .concat();
+    let with_121 = move |r: &Received| -> Vec<Out> {
+        let a = match r.kind {
+            Some(MessageType::Discover) => grant.offer(r),
+            Some(MessageType::Request) => grant.ack(r),
+            _ => return Vec::new(),
+        };
+        vec![a.set(1, [255; 4]).option(121, classless.clone()).now()]
+    };
+    // The same mask with option 3 alone: the client makes the host route itself.
+    let router_only = move |r: &Received| -> Vec<Out> {
+        let a = match r.kind {
+            Some(MessageType::Discover) => grant.offer(r),
+            Some(MessageType::Request) => grant.ack(r),
+            _ => return Vec::new(),
+        };
+        vec![a.set(1, [255; 4]).now()]
+    };
+    let server = Server::start(&lan.servers[0], server_ip, with_121);
+    for style in ["option 121", "option 3"] {
+        if style == "option 3" {
+            lan.flush_client();
+            server.set_script(router_only);
+        }
+        let mut qinit = qinit_dhcp(&lan, &["--once"]);
+        let status = qinit.wait_exit(LEASE_WAIT);
+        let ctx = format!("{style}\n{}", qinit.transcript());
+        assert!(status.success(), "{status}\n{ctx}");
+        assert_eq!(
+            value(&qinit.stdout(), "address").as_deref(),
+            Some("10.99.12.20/32"),
+            "{ctx}"
+        );
+        assert_eq!(
+            lan.client_addresses(),
+            vec!["10.99.12.20/32".to_owned()],
+            "{ctx}"
+        );
+        let routes = lan.client_routes();
+        let ctx = format!("{ctx}\nroutes: {routes:#?}");
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.starts_with("10.99.12.1 dev vc0") && r.contains("scope link")),
+            "no on-link route to the gateway\n{ctx}"
+        );
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.starts_with("default via 10.99.12.1 dev vc0")),
+            "no default route through the gateway\n{ctx}"
+        );
+        // Nothing classful: no 10.0.0.0/8, nor the server's /24, on-link.
+        assert!(
+            routes
+                .iter()
+                .all(|r| !r.starts_with("10.0.0.0/8") && !r.starts_with("10.99.12.0/24")),
+            "{ctx}"
+        );
+        assert_eq!(routes.len(), 2, "{ctx}");
+        // The kernel reaches the gateway directly and anything else through it.
+        let direct = lan.client.ip(&["-4", "route", "get", "10.99.12.1"]);
+        assert!(
+            direct.starts_with("10.99.12.1 dev vc0 src 10.99.12.20"),
+            "{direct}\n{ctx}"
+        );
+        let beyond = lan.client.ip(&["-4", "route", "get", "10.99.13.7"]);
+        assert!(
+            beyond.starts_with("10.99.13.7 via 10.99.12.1 dev vc0 src 10.99.12.20"),
+            "{beyond}\n{ctx}"
+        );
+    }
+}
+
+/// The client's CPU time so far (utime + stime), from /proc/PID/stat.
+fn cpu_time(pid: i32) -> Duration {
+    let stat = read(Path::new(&format!("/proc/{pid}/stat")));
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+    let hz = u64::try_from(
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
+/// Waits until `count` reaches `n`; fails after `timeout`.
+fn wait_for_count(count: &std::sync::atomic::AtomicU64, n: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while count.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the flooder sent only {} of {n} in {timeout:?}",
+            count.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    require(false);
+    let lan = Lan::pair("flood", 13);
+    let server_ip = lan.server_ip(0);
+    let server = Server::start(&lan.servers[0], server_ip, |_| Vec::new());
+    let mut qinit = qinit_dhcp(&lan, &[]);
+    let discover = server.wait_nth("a DISCOVER", 1, SHORT, |r| r.is(MessageType::Discover));
+    let grant = Grant::new(server_ip, Ipv4Addr::new(10, 99, 13, 50), 60);
+    const RATE: u32 = 50_000;
+
+    // Offers to other clients (another MAC, another xid), as on a busy segment.
+    let foreign: Vec<Vec<u8>> = (1..=64u8)
+        .map(|i| {
+            let mut a = grant.offer(&discover);
+            a.xid ^= u32::from(i) << 8;
+            a.chaddr[5] ^= i;
+            a.encode()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let before = cpu_time(qinit.pid());
+    let flooder = netns::flood(
+        &lan.servers[0],
+        server_ip,
+        foreign,
+        RATE,
+        Arc::clone(&stop),
+        Arc::clone(&sent),
+    );
+    // 50,000 replies or more (a loaded machine may send them slower than asked).
+    wait_for_count(&sent, 50_000, Duration::from_secs(10));
+    stop.store(true, Ordering::Relaxed);
+    flooder.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let used = cpu_time(qinit.pid()) - before;
+    let n = sent.load(Ordering::Relaxed);
+    let per_reply = used.as_secs_f64() * 1e6 / n as f64;
+    assert!(
+        per_reply <= 2.0,
+        "{n} replies to other clients cost the client {used:?} of CPU, {per_reply:.2} us each"
+    );
+
+    // Replies with our xid and MAC that must be refused (an ACK while selecting, no
+    // server id): they reach the client's code, and still a signal is answered at once.
+    let ours: Vec<Vec<u8>> = vec![
+        grant.ack(&discover).encode(),
+        grant.offer(&discover).remove(54).encode(),
+    ];
+    stop.store(false, Ordering::Relaxed);
+    sent.store(0, Ordering::Relaxed);
+    let flooder = netns::flood(
+        &lan.servers[0],
+        server_ip,
+        ours,
+        RATE,
+        Arc::clone(&stop),
+        Arc::clone(&sent),
+    );
+    wait_for_count(&sent, 10_000, Duration::from_secs(5));
+    let signalled = Instant::now();
+    qinit.signal(Signal::SIGTERM);
+    let status = qinit.wait_exit(SHORT);
+    let took = signalled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    flooder.join().unwrap();
+    assert!(status.success(), "{status}\n{}", qinit.transcript());
+    assert!(
+        took <= Duration::from_millis(100),
+        "SIGTERM took {took:?} under the flood\n{}",
+        qinit.transcript()
+    );
+    assert!(qinit.stdout().is_empty(), "{}", qinit.transcript());
+    assert_eq!(lan.client_addresses(), Vec::<String>::new());
+}

@@ -2,8 +2,8 @@
 //! event, it returns actions. No socket, no clock, no sleep in here; the event loop does
 //! the I/O and asks `next_wakeup()` when to call again.
 
-use super::lease::{Lease, from_ack};
-use super::wire::{ClientId, Request, build, parse_reply};
+use super::lease::{Lease, from_ack_fuzzed};
+use super::wire::{ClientId, Reply, Request, addressed_to, build, parse_reply};
 use crate::clock::Uptime;
 use dhcproto::v4::MessageType;
 use std::net::Ipv4Addr;
@@ -45,6 +45,13 @@ struct Exchange {
     started: Uptime,
     retry_at: Uptime,
     attempt: u32,
+    /// When the last message of the exchange went out: a lease counts from there
+    /// (RFC 2131 4.4.5).
+    sent_at: Uptime,
+    /// The `secs` of the last message sent.
+    secs: u16,
+    /// Send `secs` as it is: a REQUEST repeats its DISCOVER's (RFC 2131 4.4.1).
+    keep_secs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +98,15 @@ pub struct Client {
     naks: u32,
     /// Requests sent since the last lease, for `why_no_lease`.
     sent: u32,
-    /// The last reply refused and why (wrong xid, bad ACK, ...).
-    last_refusal: Option<String>,
+    /// The last reply to us that was refused, and why (bad ACK, no server id, ...).
+    /// Replies to other clients leave it alone.
+    last_refusal: Option<(&'static str, String)>,
+    /// Whether to build `Action::Note`s (the debug log); off, a dropped packet costs no
+    /// formatting.
+    notes: bool,
+    /// Bumped by every event that may have changed what the client shows; a reply to
+    /// another client does not.
+    changes: u64,
 }
 
 /// RFC 2131 4.1: 4, 8, 16, 32, 64 s, each +-1 s. The first wait is one second: a server
@@ -116,6 +130,25 @@ impl Client {
             naks: 0,
             sent: 0,
             last_refusal: None,
+            notes: true,
+            changes: 0,
+        }
+    }
+
+    /// Whether to build debug notes (on by default).
+    pub fn set_notes(&mut self, on: bool) {
+        self.notes = on;
+    }
+
+    /// A number that changes whenever the state, the lease or `why_no_lease` may have:
+    /// the caller rewrites what it shows only then.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    fn note(&self, out: &mut Vec<Action>, line: impl FnOnce() -> String) {
+        if self.notes {
+            out.push(Action::Note(line()));
         }
     }
 
@@ -141,8 +174,8 @@ impl Client {
                 "the server refused our request (NAK) {} time(s) in a row",
                 self.naks
             )
-        } else if let Some(r) = &self.last_refusal {
-            r.clone()
+        } else if let Some((what, why)) = &self.last_refusal {
+            format!("{what}: {why}")
         } else {
             format!("no answer to {} request(s)", self.sent)
         })
@@ -176,7 +209,7 @@ impl Client {
             }
             | State::Rebooting {
                 lease, bound_at, ..
-            } => lease.lease_time.map(|l| *bound_at + l),
+            } => lease.lease_time.and_then(|l| bound_at.checked_add(l)),
             _ => None,
         }
     }
@@ -207,6 +240,9 @@ impl Client {
             started: now,
             retry_at: now,
             attempt: 0,
+            sent_at: now,
+            secs: 0,
+            keep_secs: false,
         }
     }
 
@@ -214,9 +250,12 @@ impl Client {
         match &self.state {
             State::Init => None,
             State::Backoff { until } => Some(*until),
-            State::Selecting(ex) | State::Requesting { ex, .. } | State::Rebooting { ex, .. } => {
-                Some(ex.retry_at)
-            }
+            State::Selecting(ex) | State::Requesting { ex, .. } => Some(ex.retry_at),
+            // INIT-REBOOT retries only while the lease lasts.
+            State::Rebooting { ex, .. } => Some(
+                self.expires_at()
+                    .map_or(ex.retry_at, |end| end.min(ex.retry_at)),
+            ),
             State::Bound { lease, bound_at } => lease.t1.map(|t1| *bound_at + t1),
             State::Renewing { ex, .. } | State::Rebinding { ex, .. } => Some(ex.retry_at),
         }
@@ -224,6 +263,9 @@ impl Client {
 
     pub fn handle(&mut self, now: Uptime, event: Event<'_>) -> Vec<Action> {
         let mut out = Vec::new();
+        if !matches!(event, Event::Packet(_)) {
+            self.changes = self.changes.wrapping_add(1);
+        }
         match event {
             Event::CarrierUp => self.carrier_up(now, &mut out),
             Event::CarrierDown => {
@@ -234,7 +276,11 @@ impl Client {
                     self.state = State::Init;
                 }
             }
-            Event::Packet(bytes) => self.packet(now, bytes, &mut out),
+            Event::Packet(bytes) => {
+                if self.packet(now, bytes, &mut out) {
+                    self.changes = self.changes.wrapping_add(1);
+                }
+            }
             Event::Tick => self.tick(now, &mut out),
         }
         out
@@ -255,6 +301,11 @@ impl Client {
             | State::Rebinding {
                 lease, bound_at, ..
             } if !was => {
+                // A lease that ran out while the link was down is not asked for again.
+                if ended(&lease, bound_at, now) {
+                    self.state = self.expire(now, lease, out);
+                    return;
+                }
                 let ex = self.new_exchange(now);
                 self.state = State::Rebooting {
                     lease,
@@ -270,18 +321,35 @@ impl Client {
     fn send(
         &mut self,
         req: Request,
-        ex: &Exchange,
+        ex: &mut Exchange,
         now: Uptime,
         to: Destination,
         out: &mut Vec<Action>,
     ) {
-        let secs = u16::try_from(now.saturating_sub(ex.started).as_secs()).unwrap_or(u16::MAX);
+        let secs = if ex.keep_secs {
+            ex.secs
+        } else {
+            u16::try_from(now.saturating_sub(ex.started).as_secs()).unwrap_or(u16::MAX)
+        };
         match build(req, ex.xid, secs, &self.id) {
             Ok(bytes) => {
                 self.sent = self.sent.saturating_add(1);
+                ex.sent_at = now;
+                ex.secs = secs;
                 out.push(Action::Send { bytes, to })
             }
             Err(e) => out.push(Action::Note(e)),
+        }
+    }
+
+    /// The lease has run out: remove it and look for another (once there is a carrier).
+    fn expire(&mut self, now: Uptime, lease: Lease, out: &mut Vec<Action>) -> State {
+        out.push(Action::Note(format!("lease on {} expired", lease.address)));
+        out.push(Action::Remove(lease));
+        if self.carrier {
+            State::Selecting(self.restart(now, out))
+        } else {
+            State::Init
         }
     }
 
@@ -296,7 +364,7 @@ impl Client {
                 };
             }
             State::Selecting(mut ex) if now >= ex.retry_at => {
-                self.send(Request::Discover, &ex, now, Destination::Broadcast, out);
+                self.send(Request::Discover, &mut ex, now, Destination::Broadcast, out);
                 ex.retry_at = now + self.jitter(retransmit_delay(ex.attempt));
                 ex.attempt += 1;
                 State::Selecting(ex)
@@ -316,7 +384,7 @@ impl Client {
                         requested: address,
                         server,
                     };
-                    self.send(req, &ex, now, Destination::Broadcast, out);
+                    self.send(req, &mut ex, now, Destination::Broadcast, out);
                     ex.retry_at = now + self.jitter(retransmit_delay(ex.attempt));
                     ex.attempt += 1;
                     State::Requesting {
@@ -330,15 +398,17 @@ impl Client {
                 lease,
                 bound_at,
                 mut ex,
-            } if now >= ex.retry_at => {
-                if ex.attempt >= 3 {
+            } if now >= ex.retry_at || ended(&lease, bound_at, now) => {
+                if ended(&lease, bound_at, now) {
+                    self.expire(now, lease, out)
+                } else if ex.attempt >= 3 {
                     // No answer: the lease is still ours until it expires (RFC 2131 3.2).
                     State::Bound { lease, bound_at }
                 } else {
                     let req = Request::Reboot {
                         requested: lease.address,
                     };
-                    self.send(req, &ex, now, Destination::Broadcast, out);
+                    self.send(req, &mut ex, now, Destination::Broadcast, out);
                     ex.retry_at = now + self.jitter(retransmit_delay(ex.attempt));
                     ex.attempt += 1;
                     State::Rebooting {
@@ -377,9 +447,7 @@ impl Client {
         };
         let (t1, t2, end) = (bound_at + t1, bound_at + t2, bound_at + len);
         if now >= end {
-            out.push(Action::Note(format!("lease on {} expired", lease.address)));
-            out.push(Action::Remove(lease));
-            return State::Selecting(self.restart(now, out));
+            return self.expire(now, lease, out);
         }
         let rebinding = now >= t2;
         if now < t1 {
@@ -400,7 +468,7 @@ impl Client {
                 Request::Renew {
                     ciaddr: lease.address,
                 },
-                &ex,
+                &mut ex,
                 now,
                 to,
                 out,
@@ -427,7 +495,7 @@ impl Client {
 
     fn restart(&mut self, now: Uptime, out: &mut Vec<Action>) -> Exchange {
         let mut ex = self.new_exchange(now);
-        self.send(Request::Discover, &ex, now, Destination::Broadcast, out);
+        self.send(Request::Discover, &mut ex, now, Destination::Broadcast, out);
         ex.retry_at = now + self.jitter(retransmit_delay(0));
         ex.attempt = 1;
         ex
@@ -437,19 +505,27 @@ impl Client {
     /// 4.4.6). The client is left in INIT.
     pub fn release(&mut self, now: Uptime) -> Vec<Action> {
         let mut out = Vec::new();
+        self.changes = self.changes.wrapping_add(1);
         if let Some(lease) = lease_in(std::mem::replace(&mut self.state, State::Init)) {
-            let ex = self.new_exchange(now);
+            let mut ex = self.new_exchange(now);
             let req = Request::Release {
                 ciaddr: lease.address,
                 server: lease.server,
             };
-            self.send(req, &ex, now, Destination::Unicast(lease.server), &mut out);
+            self.send(
+                req,
+                &mut ex,
+                now,
+                Destination::Unicast(lease.server),
+                &mut out,
+            );
             out.push(Action::Remove(lease));
         }
         out
     }
 
-    fn current_xid(&self) -> Option<u32> {
+    /// The xid of the exchange under way, whose replies are awaited; None: none is.
+    pub fn current_xid(&self) -> Option<u32> {
         match &self.state {
             State::Selecting(ex)
             | State::Requesting { ex, .. }
@@ -460,16 +536,23 @@ impl Client {
         }
     }
 
-    fn packet(&mut self, now: Uptime, bytes: &[u8], out: &mut Vec<Action>) {
+    /// Returns false for a datagram that was not a reply to us at all: that changes
+    /// nothing, not even `why_no_lease`.
+    fn packet(&mut self, now: Uptime, bytes: &[u8], out: &mut Vec<Action>) -> bool {
         let Some(xid) = self.current_xid() else {
-            return;
+            return false;
         };
+        // Replies to other clients, the bulk of any flood, go first and cheaply.
+        if let Err(why) = addressed_to(bytes, xid, &self.id.mac) {
+            self.note(out, || format!("dropped a reply to another client: {why}"));
+            return false;
+        }
         let reply = match parse_reply(bytes, xid, &self.id.mac) {
             Ok(r) => r,
             Err(why) => {
-                out.push(Action::Note(format!("dropped a reply: {why}")));
-                self.last_refusal = Some(format!("a reply was refused: {why}"));
-                return;
+                self.note(out, || format!("dropped a reply: {why}"));
+                self.last_refusal = Some(("a reply was refused", why));
+                return true;
             }
         };
         let state = std::mem::replace(&mut self.state, State::Init);
@@ -478,16 +561,12 @@ impl Client {
             (State::Selecting(ex), MessageType::Ack)
                 if self.id.rapid_commit && reply.opts.rapid_commit =>
             {
-                match from_ack(&reply) {
-                    Ok(lease) => {
+                match self.lease_from(&reply, out) {
+                    Some(lease) => {
                         out.push(Action::Note(format!("rapid commit from {}", reply.server)));
-                        self.bind(now, lease, out)
+                        self.bind(ex.sent_at, lease, out)
                     }
-                    Err(e) => {
-                        out.push(Action::Note(format!("unusable ACK: {e}")));
-                        self.last_refusal = Some(format!("an ACK was refused: {e}"));
-                        State::Selecting(ex)
-                    }
+                    None => State::Selecting(ex),
                 }
             }
             (State::Selecting(ex), MessageType::Offer) => {
@@ -495,16 +574,18 @@ impl Client {
                     "offer of {} from {}",
                     reply.yiaddr, reply.server
                 )));
+                // Same xid, and the same `secs` as the DISCOVER (RFC 2131 4.4.1).
                 let mut ex = Exchange {
                     retry_at: now,
                     attempt: 0,
+                    keep_secs: true,
                     ..ex
                 };
                 let req = Request::Select {
                     requested: reply.yiaddr,
                     server: reply.server,
                 };
-                self.send(req, &ex, now, Destination::Broadcast, out);
+                self.send(req, &mut ex, now, Destination::Broadcast, out);
                 ex.retry_at = now + self.jitter(retransmit_delay(0));
                 ex.attempt = 1;
                 State::Requesting {
@@ -520,11 +601,24 @@ impl Client {
                     server,
                 },
                 kind,
-            ) if reply.server != server => {
-                out.push(Action::Note(format!(
-                    "{kind:?} from {}, not the chosen server",
-                    reply.server
-                )));
+            ) if reply.server != server
+                || (kind == MessageType::Ack && reply.yiaddr != address) =>
+            {
+                self.note(out, || {
+                    format!(
+                        "{kind:?} of {} from {}: we asked {server} for {address}",
+                        reply.yiaddr, reply.server
+                    )
+                });
+                if reply.server == server {
+                    self.refused(
+                        "an ACK was refused",
+                        format!(
+                            "{server} acknowledged {}, not the {address} we asked for",
+                            reply.yiaddr
+                        ),
+                    );
+                }
                 State::Requesting {
                     ex,
                     address,
@@ -538,36 +632,34 @@ impl Client {
                     server,
                 },
                 MessageType::Ack,
-            ) => match from_ack(&reply) {
-                Ok(lease) => self.bind(now, lease, out),
-                Err(e) => {
-                    out.push(Action::Note(format!("unusable ACK: {e}")));
-                    self.last_refusal = Some(format!("an ACK was refused: {e}"));
-                    State::Requesting {
-                        ex,
-                        address,
-                        server,
-                    }
-                }
+            ) => match self.lease_from(&reply, out) {
+                Some(lease) => self.bind(ex.sent_at, lease, out),
+                None => State::Requesting {
+                    ex,
+                    address,
+                    server,
+                },
             },
             (
                 st @ (State::Renewing { .. } | State::Rebinding { .. } | State::Rebooting { .. }),
                 MessageType::Ack,
-            ) => match from_ack(&reply) {
-                Ok(new) => {
+            ) => match self.lease_from(&reply, out) {
+                Some(new) => {
+                    let sent_at = match &st {
+                        State::Renewing { ex, .. }
+                        | State::Rebinding { ex, .. }
+                        | State::Rebooting { ex, .. } => ex.sent_at,
+                        _ => now,
+                    };
                     if let Some(old) = lease_in(st)
                         && new.address != old.address
                     {
                         out.push(Action::Remove(old));
                     }
-                    self.bind(now, new, out)
+                    self.bind(sent_at, new, out)
                 }
-                Err(e) => {
-                    // An unusable ACK changes nothing: the state and its timers stay.
-                    out.push(Action::Note(format!("unusable ACK: {e}")));
-                    self.last_refusal = Some(format!("an ACK was refused: {e}"));
-                    st
-                }
+                // An unusable ACK changes nothing: the state and its timers stay.
+                None => st,
             },
             (
                 st @ (State::Requesting { .. }
@@ -590,25 +682,53 @@ impl Client {
                 State::Backoff { until: now + wait }
             }
             (state, kind) => {
-                out.push(Action::Note(format!(
-                    "ignored {kind:?} in state {}",
-                    state_label(&state)
-                )));
+                self.note(out, || {
+                    format!("ignored {kind:?} in state {}", state_label(&state))
+                });
                 state
             }
         };
+        true
     }
 
-    fn bind(&mut self, now: Uptime, lease: Lease, out: &mut Vec<Action>) -> State {
+    /// Records why a reply to us was refused.
+    fn refused(&mut self, what: &'static str, why: String) {
+        self.last_refusal = Some((what, why));
+    }
+
+    /// The lease an ACK grants, with fuzzed T1 and T2; None (and a note) if unusable.
+    fn lease_from(&mut self, reply: &Reply, out: &mut Vec<Action>) -> Option<Lease> {
+        let fuzz = self.random();
+        match from_ack_fuzzed(reply, Some(fuzz)) {
+            Ok(lease) => Some(lease),
+            Err(e) => {
+                out.push(Action::Note(format!("unusable ACK: {e}")));
+                self.refused("an ACK was refused", e);
+                None
+            }
+        }
+    }
+
+    /// `sent_at`: when the REQUEST that got this ACK went out, where the lease starts
+    /// (RFC 2131 4.4.5), not when the ACK came.
+    fn bind(&mut self, sent_at: Uptime, lease: Lease, out: &mut Vec<Action>) -> State {
         self.naks = 0;
         self.sent = 0;
         self.last_refusal = None;
         out.push(Action::Apply(lease.clone()));
         State::Bound {
             lease,
-            bound_at: now,
+            bound_at: sent_at,
         }
     }
+}
+
+/// Whether a lease bound at `bound_at` has run out at `now`.
+fn ended(lease: &Lease, bound_at: Uptime, now: Uptime) -> bool {
+    lease
+        .lease_time
+        .and_then(|l| bound_at.checked_add(l))
+        .is_some_and(|end| now >= end)
 }
 
 fn lease_in(s: State) -> Option<Lease> {
@@ -719,7 +839,12 @@ mod tests {
             panic!("no Apply in {acts:?}")
         };
         assert_eq!(l.address, Ipv4Addr::new(10, 0, 2, 15));
-        assert_eq!(c.next_wakeup(), Some(t0 + Duration::from_secs(43200)));
+        // T1 is half the lease less a random tenth of it at most (RFC 2131 4.4.5).
+        let t1 = c.next_wakeup().unwrap();
+        assert!(
+            t1 <= t0 + Duration::from_secs(43200) && t1 >= t0 + Duration::from_secs(38880),
+            "{t1:?}"
+        );
     }
 
     #[test]
@@ -791,13 +916,25 @@ mod tests {
             c.why_no_lease().as_deref(),
             Some("no answer to 2 request(s)")
         );
+        // A reply to us that is unusable says why...
         let mut bad = answer(&d, 2, &[]);
-        bad[28] ^= 1;
+        assert_eq!(&bad[240..243], &[53, 1, 2]);
+        bad[242] = 8; // DHCPINFORM
         c.handle(3 * SEC, Event::Packet(&bad));
-        assert!(
-            c.why_no_lease().unwrap().contains("chaddr"),
-            "{:?}",
-            c.why_no_lease()
+        let why = c.why_no_lease().unwrap();
+        assert!(why.contains("Inform"), "{why}");
+        // ...and a reply to another client (other MAC, other xid) leaves that as it was.
+        let changes = c.changes();
+        for (at, flip) in [(28, 1), (33, 0x80), (4, 0xff), (7, 1)] {
+            let mut foreign = answer(&d, 2, &[]);
+            foreign[at] ^= flip;
+            c.handle(3 * SEC, Event::Packet(&foreign));
+            assert_eq!(c.why_no_lease().as_deref(), Some(why.as_str()), "byte {at}");
+        }
+        assert_eq!(
+            c.changes(),
+            changes,
+            "a foreign reply changes nothing to show"
         );
         let (mut c, t0) = bound_client(&[]);
         assert_eq!(c.why_no_lease(), None);
@@ -845,7 +982,8 @@ mod tests {
         assert_eq!(c.state_name(), "rebinding");
         assert_eq!(to, Destination::Broadcast);
         assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 0, 2, 15));
-        // An ACK while rebinding renews the lease from now.
+        // An ACK while rebinding renews the lease from when the REQUEST went out
+        // (RFC 2131 4.4.5), not from when the ACK came.
         let now = t2 + SEC;
         let acts = c.handle(now, Event::Packet(&answer(&m, 5, &times)));
         assert!(
@@ -857,7 +995,8 @@ mod tests {
             "same address: no removal"
         );
         assert_eq!(c.state_name(), "bound");
-        assert_eq!(c.next_wakeup(), Some(now + Duration::from_secs(100)));
+        assert_eq!(c.next_wakeup(), Some(t2 + Duration::from_secs(100)));
+        assert_eq!(c.expires_at(), Some(t2 + Duration::from_secs(86400)));
     }
 
     #[test]
@@ -929,6 +1068,158 @@ mod tests {
     }
 
     #[test]
+    fn request_repeats_the_secs_of_the_discover() {
+        let mut c = client();
+        let t0 = Duration::from_secs(100);
+        c.handle(t0, Event::CarrierUp);
+        // Retransmit until a DISCOVER says 5 s or more.
+        let d = loop {
+            let at = c.next_wakeup().unwrap();
+            let (d, _) = only_send(&c.handle(at, Event::Tick));
+            if d.secs() >= 5 {
+                break d;
+            }
+        };
+        // The OFFER comes 3 s later; the REQUEST and its retransmit say what the
+        // DISCOVER said (RFC 2131 4.4.1).
+        let later = c.next_wakeup().unwrap() - 2 * SEC;
+        let (r, _) = only_send(&c.handle(later, Event::Packet(&answer(&d, 2, &[]))));
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(r.secs(), d.secs());
+        let at = c.next_wakeup().unwrap();
+        let (r2, _) = only_send(&c.handle(at, Event::Tick));
+        assert_eq!(r2.secs(), d.secs());
+    }
+
+    #[test]
+    fn an_ack_for_another_address_than_requested_is_refused() {
+        let mut c = client();
+        let t0 = Duration::from_secs(3);
+        let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));
+        let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, &[]))));
+        let mut ack = answer(&r, 5, &[]);
+        ack[19] = 99; // yiaddr 10.0.2.99, not the 10.0.2.15 asked for
+        let acts = c.handle(t0, Event::Packet(&ack));
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+        assert_eq!(c.state_name(), "requesting");
+        assert!(c.why_no_lease().unwrap().contains("10.0.2.99"));
+        let acts = c.handle(t0, Event::Packet(&answer(&r, 5, &[])));
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+    }
+
+    #[test]
+    fn a_lease_counts_from_when_the_request_was_sent() {
+        let mut c = client();
+        let t0 = Duration::from_secs(3);
+        let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));
+        let (r, _) = only_send(&c.handle(t0 + SEC, Event::Packet(&answer(&d, 2, &[]))));
+        // The ACK takes 700 ms: the lease (86400 s) began when the REQUEST left.
+        let acts = c.handle(
+            t0 + SEC + Duration::from_millis(700),
+            Event::Packet(&answer(&r, 5, &[])),
+        );
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{acts:?}"
+        );
+        assert_eq!(c.expires_at(), Some(t0 + SEC + Duration::from_secs(86400)));
+    }
+
+    #[test]
+    fn computed_t1_and_t2_are_fuzzed_per_client() {
+        let mut t1s = Vec::new();
+        for seed in 1..20u64 {
+            let mut c = Client::new(
+                ClientId {
+                    mac: MAC,
+                    hostname: None,
+                    rapid_commit: false,
+                },
+                seed * 0x9e37_79b9,
+            );
+            let t0 = Duration::from_secs(1);
+            let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));
+            let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, &[]))));
+            c.handle(t0, Event::Packet(&answer(&r, 5, &[])));
+            let l = c.lease().unwrap();
+            let (t1, t2) = (l.t1.unwrap(), l.t2.unwrap());
+            assert!(t1 <= Duration::from_secs(43200) && t1 >= Duration::from_secs(38880));
+            assert!(t2 <= Duration::from_secs(75600) && t2 >= Duration::from_secs(68040));
+            t1s.push(t1);
+        }
+        t1s.sort();
+        t1s.dedup();
+        assert!(t1s.len() > 10, "no fuzz: {t1s:?}");
+        // T1 and T2 from the server are taken as they are.
+        let times = [58, 4, 0, 0, 0, 100, 59, 4, 0, 0, 0, 150];
+        let (c, _) = bound_client(&times);
+        let l = c.lease().unwrap();
+        assert_eq!((l.t1, l.t2), (Some(100 * SEC), Some(150 * SEC)));
+    }
+
+    #[test]
+    fn init_reboot_does_not_ask_for_an_expired_lease() {
+        // The carrier comes back after the lease ran out, with no tick in between.
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        let acts = c.handle(t0 + Duration::from_secs(86401), Event::CarrierUp);
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "{acts:?}"
+        );
+        let (m, _) = only_send(&acts);
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        assert_eq!(c.state_name(), "selecting");
+
+        // The carrier comes back 2 s before the end: INIT-REBOOT, unanswered, must not
+        // outlive the lease.
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        let end = t0 + Duration::from_secs(86400);
+        let (m, _) = only_send(&c.handle(end - 2 * SEC, Event::CarrierUp));
+        assert_eq!(c.state_name(), "init-reboot");
+        assert!(m.opts().get(OptionCode::RequestedIpAddress).is_some());
+        let mut now = end - 2 * SEC;
+        for _ in 0..10 {
+            if c.state_name() != "init-reboot" {
+                break;
+            }
+            let next = c.next_wakeup().unwrap();
+            assert!(next <= end, "a wakeup past the lease's end: {next:?}");
+            now = next;
+            c.handle(now, Event::Tick);
+        }
+        assert_eq!(now, end);
+        assert!(c.lease().is_none());
+        assert_eq!(c.state_name(), "selecting");
+    }
+
+    #[test]
+    fn a_lease_that_ends_without_carrier_waits_for_it_to_discover() {
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        let end = t0 + Duration::from_secs(86400);
+        let acts = c.handle(end, Event::Tick);
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "{acts:?}"
+        );
+        assert!(
+            sends(&acts).is_empty(),
+            "nothing to send without carrier: {acts:?}"
+        );
+        assert_eq!(c.next_wakeup(), None);
+        let (m, _) = only_send(&c.handle(end + SEC, Event::CarrierUp));
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+    }
+
+    #[test]
     fn release_is_unicast_to_the_server_and_removes_the_lease() {
         let (mut c, t0) = bound_client(&[]);
         let acts = c.release(t0 + SEC);
@@ -964,40 +1255,122 @@ mod proptests {
         ]
     }
 
+    /// What the client shows: every part a reply may change.
+    fn shown(c: &Client) -> (&'static str, Option<Lease>, Option<String>, Option<Uptime>) {
+        (
+            c.state_name(),
+            c.lease().cloned(),
+            c.why_no_lease(),
+            c.next_wakeup(),
+        )
+    }
+
+    /// What must hold after any event: a lease only in the states that hold one, with
+    /// sane times; every message sent is a BOOTREQUEST of ours with the live xid.
+    fn check(c: &Client, acts: &[Action]) -> Result<(), TestCaseError> {
+        if let Some(l) = c.lease() {
+            prop_assert!(
+                matches!(
+                    c.state_name(),
+                    "bound" | "renewing" | "rebinding" | "init-reboot"
+                ),
+                "a lease in state {}",
+                c.state_name()
+            );
+            prop_assert!(!l.address.is_unspecified() && !l.address.is_broadcast());
+            if let (Some(len), Some(t1), Some(t2)) = (l.lease_time, l.t1, l.t2) {
+                prop_assert!(!t1.is_zero() && t1 < t2 && t2 < len, "{l:?}");
+            }
+        }
+        let applied = acts
+            .iter()
+            .filter(|a| matches!(a, Action::Apply(_)))
+            .count();
+        prop_assert!(applied <= 1, "{acts:?}");
+        for a in acts {
+            match a {
+                Action::Apply(l) => prop_assert_eq!(Some(l), c.lease()),
+                Action::Send { bytes, .. } => {
+                    prop_assert_eq!(bytes.first(), Some(&1u8), "not a BOOTREQUEST");
+                    prop_assert_eq!(bytes.get(28..34), Some(&MAC[..]));
+                    let xid = bytes
+                        .get(4..8)
+                        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    // A RELEASE has its own xid and leaves the client without one.
+                    if c.current_xid().is_some() {
+                        prop_assert_eq!(xid, c.current_xid());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
-        /// Random bytes and mutated valid replies, fed in any state, never panic, and
-        /// the client keeps answering with sane timers.
+        /// Random bytes and mutated valid replies, fed in any state, never panic; a
+        /// reply with another xid changes nothing; after every event the lease and the
+        /// messages are sane; and ticking never spins on a timer in the past.
         #[test]
-        fn no_packet_panics_the_client(
+        fn replies_in_any_state_keep_the_client_sane(
             events in proptest::collection::vec(
-                (0usize..4, proptest::collection::vec((any::<u16>(), any::<u8>()), 0..12), 0usize..400, any::<bool>()),
+                (0usize..4, proptest::collection::vec((any::<u16>(), any::<u8>()), 0..12),
+                 0usize..400, any::<bool>(), any::<bool>(), 0u8..8),
                 1..40,
             ),
             random in proptest::collection::vec(any::<u8>(), 0..600),
         ) {
             let mut c = Client::new(ClientId { mac: MAC, hostname: Some("h".into()), rapid_commit: true }, 7);
             let mut now = Duration::from_secs(1);
-            c.handle(now, Event::CarrierUp);
-            let _ = c.handle(now, Event::Packet(&random));
+            let acts = c.handle(now, Event::CarrierUp);
+            check(&c, &acts)?;
+            let acts = c.handle(now, Event::Packet(&random));
+            check(&c, &acts)?;
             let base = valid_replies();
-            for (which, edits, cut, tick) in events {
+            for (which, edits, cut, live_xid, tick, carrier) in events {
                 let mut p = base[which].clone();
-                // Use the client's current xid half of the time, so replies get deep.
-                if let Some(xid) = c.current_xid() {
-                    p[4..8].copy_from_slice(&xid.to_be_bytes());
-                }
+                // The client's live xid half of the time, so replies get deep; otherwise
+                // another one, and then nothing may change.
+                let xid = c.current_xid();
+                let foreign = !live_xid || xid.is_none();
+                let use_xid = match xid {
+                    Some(x) if live_xid => x,
+                    Some(x) => x ^ 0x0100_0000,
+                    None => 0x1234_5678,
+                };
+                p[4..8].copy_from_slice(&use_xid.to_be_bytes());
                 for (at, v) in edits {
+                    // Mutations leave the xid alone, so a foreign reply stays foreign.
                     let i = usize::from(at) % p.len();
-                    p[i] = v;
+                    if !(4..8).contains(&i) {
+                        p[i] = v;
+                    }
                 }
                 p.truncate(cut.max(1).min(p.len()));
-                let _ = c.handle(now, Event::Packet(&p));
+                let before = shown(&c);
+                let changes = c.changes();
+                let acts = c.handle(now, Event::Packet(&p));
+                check(&c, &acts)?;
+                if foreign {
+                    prop_assert!(acts.iter().all(|a| matches!(a, Action::Note(_))), "{acts:?}");
+                    prop_assert_eq!(&before, &shown(&c));
+                    prop_assert_eq!(changes, c.changes());
+                }
+                // Now and then the link goes down or comes back.
+                match carrier {
+                    0 => { let acts = c.handle(now, Event::CarrierDown); check(&c, &acts)?; }
+                    1 => { let acts = c.handle(now, Event::CarrierUp); check(&c, &acts)?; }
+                    _ => {}
+                }
                 if tick {
                     now = c.next_wakeup().unwrap_or(now + Duration::from_secs(1)).max(now);
-                    let _ = c.handle(now, Event::Tick);
-                }
-                if let Some(w) = c.next_wakeup() {
-                    prop_assert!(w + Duration::from_secs(1) >= now, "a timer in the past");
+                    let mut spins = 0;
+                    while c.next_wakeup().is_some_and(|w| w <= now) {
+                        prop_assert!(spins < 4, "ticking at {now:?} never moves the timer on");
+                        let acts = c.handle(now, Event::Tick);
+                        check(&c, &acts)?;
+                        spins += 1;
+                    }
                 }
             }
         }

@@ -57,8 +57,31 @@ fn prefix_of_mask(mask: Ipv4Addr) -> Option<u8> {
     (m.checked_shl(ones).unwrap_or(0) == 0).then(|| u8::try_from(ones).unwrap_or(32))
 }
 
-/// Builds a lease from an ACK. Errors name the value that makes the ACK unusable.
+/// Whether `gw` lies in `address`/`prefix_len`, the subnet the address makes on-link.
+fn in_subnet(gw: Ipv4Addr, address: Ipv4Addr, prefix_len: u8) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len.min(32)))
+        .unwrap_or(0);
+    u32::from(gw) & mask == u32::from(address) & mask
+}
+
+/// `d` less a random part of at most a tenth of it (RFC 2131 4.4.5: T1 and T2 "with some
+/// random fuzz", so that clients that bound together do not renew together).
+fn fuzzed(d: Duration, random: u32) -> Duration {
+    let tenth = d.as_millis() / 10;
+    let cut = u128::from(random) % (tenth + 1);
+    d.saturating_sub(Duration::from_millis(u64::try_from(cut).unwrap_or(0)))
+}
+
+/// Builds a lease from an ACK, with T1 and T2 computed without fuzz. Errors name the
+/// value that makes the ACK unusable.
 pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
+    from_ack_fuzzed(reply, None)
+}
+
+/// Builds a lease from an ACK; T1 and T2, when the server gives none, are fuzzed with
+/// `random` (None: exactly 0.5 and 0.875 of the lease).
+pub fn from_ack_fuzzed(reply: &Reply, random: Option<u64>) -> Result<Lease, String> {
     let o = &reply.opts;
     let mut rejected: Vec<String> = o.dropped.clone();
     let lease_time = match o.lease_secs {
@@ -71,9 +94,12 @@ pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
             Some(Duration::from_secs(3600))
         }
     };
+    // /31 (RFC 3021) and /32 (a host alone, its gateway reached by an on-link route, as
+    // Google Cloud leases are) stand as they are; /0 would make the whole Internet
+    // on-link.
     let prefix_len = match o.subnet_mask {
         Some(m) => match prefix_of_mask(m) {
-            Some(p) if p <= 30 => p,
+            Some(p) if p > 0 => p,
             _ => {
                 rejected.push(format!("subnet mask {m} (option 1)"));
                 default_prefix(reply.yiaddr)
@@ -81,7 +107,7 @@ pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
         },
         None => default_prefix(reply.yiaddr),
     };
-    let routes = match &o.classless_routes {
+    let mut routes: Vec<Route> = match &o.classless_routes {
         Some(r) => r
             .iter()
             .map(|&(dest, prefix_len, gateway)| Route {
@@ -103,6 +129,28 @@ pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
             })
             .unwrap_or_default(),
     };
+    // A gateway outside the address's subnet (always so for a /32) is reached through an
+    // on-link host route, first, unless an on-link route of the server's covers it.
+    let on_link = |routes: &[Route], gw: Ipv4Addr| {
+        in_subnet(gw, reply.yiaddr, prefix_len)
+            || routes
+                .iter()
+                .any(|r| r.gateway.is_unspecified() && in_subnet(gw, r.dest, r.prefix_len))
+    };
+    let mut hosts: Vec<Route> = Vec::new();
+    for gw in routes.iter().map(|r| r.gateway) {
+        if !gw.is_unspecified() && !on_link(&routes, gw) && !on_link(&hosts, gw) {
+            hosts.push(Route {
+                dest: gw,
+                prefix_len: 32,
+                gateway: Ipv4Addr::UNSPECIFIED,
+            });
+        }
+    }
+    if !hosts.is_empty() {
+        hosts.append(&mut routes);
+        routes = hosts;
+    }
     let mut hostname = None;
     let mut domain = None;
     if let Some(raw) = &o.hostname {
@@ -134,7 +182,17 @@ pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
             // Options 58/59 only when 0 < T1 < T2 < lease (RFC 2131 4.4.5).
             match (t1, t2) {
                 (Some(a), Some(b)) if !a.is_zero() && a < b && b < l => (Some(a), Some(b)),
-                _ => (Some(l / 2), Some(l.mul_f64(0.875))),
+                _ => {
+                    let (t1, t2) = (l / 2, l.mul_f64(0.875));
+                    match random {
+                        // Each loses at most a tenth: T1 <= 0.5 L < 0.7875 L <= T2 still.
+                        Some(r) => (
+                            Some(fuzzed(t1, (r & 0xffff_ffff) as u32)),
+                            Some(fuzzed(t2, (r >> 32) as u32)),
+                        ),
+                        None => (Some(t1), Some(t2)),
+                    }
+                }
             }
         }
         None => (None, None),
@@ -212,6 +270,117 @@ mod tests {
             prefix_len: 8,
             gateway: Ipv4Addr::UNSPECIFIED
         }));
+    }
+
+    /// An ACK for `yiaddr` with subnet mask `mask` (instead of slirp's /24) and `extra`.
+    fn ack_with_mask(yiaddr: [u8; 4], mask: [u8; 4], extra: &[u8]) -> Lease {
+        let mut b = reply(5, yiaddr, extra);
+        assert_eq!(&b[249..251], &[1, 4]);
+        b[251..255].copy_from_slice(&mask);
+        from_ack(&parse_reply(&b, XID, &MAC).unwrap()).unwrap()
+    }
+
+    fn on_link(dest: [u8; 4], prefix_len: u8) -> Route {
+        Route {
+            dest: dest.into(),
+            prefix_len,
+            gateway: Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    fn default_via(gw: [u8; 4]) -> Route {
+        Route {
+            dest: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 0,
+            gateway: gw.into(),
+        }
+    }
+
+    #[test]
+    fn a_host_mask_with_classless_routes_is_kept_as_google_cloud_sends_it() {
+        // 10.128.0.5/32; option 121: 10.128.0.1/32 on-link, default via 10.128.0.1.
+        let l = ack_with_mask(
+            [10, 128, 0, 5],
+            [255; 4],
+            &[121, 14, 32, 10, 128, 0, 1, 0, 0, 0, 0, 0, 10, 128, 0, 1],
+        );
+        assert_eq!(l.prefix_len, 32, "{:?}", l.rejected);
+        assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+        assert_eq!(
+            l.routes,
+            vec![on_link([10, 128, 0, 1], 32), default_via([10, 128, 0, 1])]
+        );
+        assert_eq!(l.router(), Some(Ipv4Addr::new(10, 128, 0, 1)));
+    }
+
+    #[test]
+    fn a_host_mask_with_only_a_router_gets_an_on_link_route_to_it() {
+        // 10.0.2.15/32 via 10.0.2.2 (option 3): not a classful /8, and the router is
+        // reached through a host route put before the default one.
+        let l = ack_with_mask([10, 0, 2, 15], [255; 4], &[]);
+        assert_eq!(l.prefix_len, 32);
+        assert_eq!(
+            l.routes,
+            vec![on_link([10, 0, 2, 2], 32), default_via([10, 0, 2, 2])]
+        );
+        // /31 (RFC 3021): the router is the other address of the pair, on-link already.
+        let l = ack_with_mask([10, 0, 2, 3], [255, 255, 255, 254], &[]);
+        assert_eq!(l.prefix_len, 31);
+        assert_eq!(l.routes, vec![default_via([10, 0, 2, 2])]);
+        // A router inside a /24 needs no host route.
+        assert_eq!(ack(&[]).unwrap().routes, vec![default_via([10, 0, 2, 2])]);
+    }
+
+    #[test]
+    fn a_zero_mask_is_refused_for_the_classful_prefix() {
+        let l = ack_with_mask([10, 0, 2, 15], [0; 4], &[]);
+        assert_eq!(l.prefix_len, 8);
+        assert!(
+            l.rejected.iter().any(|r| r.contains("subnet mask 0.0.0.0")),
+            "{:?}",
+            l.rejected
+        );
+        let l = ack_with_mask([192, 168, 1, 7], [255, 0, 255, 0], &[]);
+        assert_eq!(l.prefix_len, 24);
+    }
+
+    #[test]
+    fn an_empty_or_short_classless_option_leaves_the_router() {
+        for extra in [&[121, 0][..], &[121, 4, 0, 10, 0, 2]] {
+            let l = ack(extra).unwrap();
+            assert_eq!(l.router(), Some(Ipv4Addr::new(10, 0, 2, 2)), "{extra:?}");
+            assert!(
+                l.rejected.iter().any(|r| r.contains("option 121")),
+                "{extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn computed_times_are_fuzzed_by_at_most_a_tenth_and_server_times_not() {
+        let r = parse_reply(&reply(5, [10, 0, 2, 15], &[]), XID, &MAC).unwrap();
+        let mut t1s = std::collections::BTreeSet::new();
+        for i in 0..200u64 {
+            let l = from_ack_fuzzed(&r, Some(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))).unwrap();
+            let (t1, t2) = (l.t1.unwrap(), l.t2.unwrap());
+            assert!((38880..=43200).contains(&t1.as_secs()), "{t1:?}");
+            assert!(t2 >= Duration::from_secs(68040) && t2 <= Duration::from_secs(75600));
+            t1s.insert(t1);
+        }
+        assert!(t1s.len() > 100, "{}", t1s.len());
+        let r = parse_reply(
+            &reply(
+                5,
+                [10, 0, 2, 15],
+                &[58, 4, 0, 0, 0, 100, 59, 4, 0, 0, 0, 200],
+            ),
+            XID,
+            &MAC,
+        )
+        .unwrap();
+        let l = from_ack_fuzzed(&r, Some(12345)).unwrap();
+        assert_eq!(l.t1, Some(Duration::from_secs(100)));
+        assert_eq!(l.t2, Some(Duration::from_secs(200)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! It knows nothing of links or files: applying a lease is `net`'s job.
 
 pub mod client;
+pub mod filter;
 pub mod lease;
 pub mod options;
 pub mod raw;

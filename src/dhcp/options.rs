@@ -65,6 +65,14 @@ pub fn decode_one(code: u8, value: &[u8]) -> Result<DhcpOption, String> {
             value.len()
         ));
     }
+    // RFC 3442: at least one route of at least 5 bytes. A shorter one is malformed and
+    // must not hide option 3.
+    if code == 121 && value.len() < 5 {
+        return Err(format!(
+            "option 121: length {} is below the 5 of one route",
+            value.len()
+        ));
+    }
     // Re-encode as one or more adjacent TLVs (dhcproto concatenates those) and decode.
     let mut buf = Vec::with_capacity(value.len() + 8);
     if value.is_empty() {
@@ -99,6 +107,8 @@ pub struct ReplyOptions {
     pub t2_secs: Option<u32>,
     pub classless_routes: Option<Vec<(Ipv4Addr, u8, Ipv4Addr)>>,
     pub rapid_commit: bool,
+    /// Option 61 as the server echoed it (RFC 6842), raw.
+    pub client_id: Option<Vec<u8>>,
     /// One line per option that was dropped, for the debug log.
     pub dropped: Vec<String>,
 }
@@ -112,6 +122,7 @@ impl ReplyOptions {
                 // the names module gives the better error.
                 12 => out.hostname = Some(value.clone()),
                 15 => out.domain = Some(value.clone()),
+                61 => out.client_id = Some(value.clone()),
                 // Only what a client uses goes to dhcproto: its decoders for other options
                 // have debug assertions that a hostile length trips.
                 1 | 3 | 6 | 26 | 28 | 51 | 53 | 54 | 58 | 59 | 80 | 119 | 121 => {
@@ -140,17 +151,28 @@ impl ReplyOptions {
             DhcpOption::Rebinding(t) => self.t2_secs = Some(t),
             DhcpOption::RapidCommit => self.rapid_commit = true,
             DhcpOption::DomainSearch(names) => {
+                // One line per reply however many names are bad: a hostile list must not
+                // flood the log at every ACK.
+                let mut bad = 0usize;
+                let mut first = None;
                 self.search = names
                     .iter()
                     .map(|n| n.to_utf8())
                     .filter_map(|n| match crate::names::domain(n.as_bytes()) {
                         Ok(d) => Some(d),
                         Err(e) => {
-                            self.dropped.push(format!("option 119: {e}"));
+                            bad += 1;
+                            first.get_or_insert(e);
                             None
                         }
                     })
                     .collect();
+                if let Some(e) = first {
+                    self.dropped.push(match bad {
+                        1 => format!("option 119: {e}"),
+                        n => format!("option 119: {n} bad names, the first: {e}"),
+                    });
+                }
             }
             DhcpOption::ClasslessStaticRoute(routes) => {
                 self.classless_routes = Some(
@@ -214,10 +236,53 @@ mod tests {
     }
 
     #[test]
-    fn truncated_areas_do_not_panic() {
-        for area in [&[53][..], &[53, 4, 1], &[0, 0, 0], &[3, 255, 1, 2], &[]] {
-            let _ = parse(area);
+    fn a_truncated_option_is_lost_alone() {
+        // Nothing, padding only, a code without its length: no option at all.
+        for area in [&[][..], &[0, 0, 0], &[53]] {
+            assert_eq!(parse(area), ReplyOptions::default(), "{area:?}");
         }
+        // An option that claims more bytes than the area holds is dropped, and the ones
+        // before it stand.
+        let o = parse(&[53, 1, 2, 3, 255, 10, 0, 2, 2]);
+        assert_eq!(o.msg_type, Some(MessageType::Offer));
+        assert!(o.routers.is_empty());
+        let o = parse(&[54, 4, 10, 0, 2, 2, 53, 4, 1]);
+        assert_eq!(o.server_id, Some(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!(o.msg_type, None);
+        // Every prefix of a good area keeps exactly the options that fit in it whole.
+        let area = [53, 1, 2, 54, 4, 10, 0, 2, 2, 51, 4, 0, 0, 0, 60, 255];
+        for n in 0..area.len() {
+            let o = parse(&area[..n]);
+            assert_eq!(o.msg_type.is_some(), n >= 3, "{n}");
+            assert_eq!(o.server_id.is_some(), n >= 9, "{n}");
+            assert_eq!(o.lease_secs.is_some(), n >= 15, "{n}");
+            assert!(o.dropped.is_empty(), "{n}: {:?}", o.dropped);
+        }
+    }
+
+    #[test]
+    fn a_short_classless_route_option_is_dropped() {
+        for area in [&[121, 0][..], &[121, 4, 8, 10, 0, 0], &[121, 1, 0]] {
+            let o = parse(area);
+            assert_eq!(o.classless_routes, None, "{area:?}");
+            assert_eq!(o.dropped.len(), 1, "{area:?}: {:?}", o.dropped);
+        }
+    }
+
+    #[test]
+    fn many_bad_search_names_make_one_line() {
+        // 40 names with a space in a label, then a good one.
+        let mut v = Vec::new();
+        for _ in 0..40 {
+            v.extend_from_slice(&[5, b'a', b' ', b'b', b'c', b'd', 0]);
+        }
+        v.extend_from_slice(&[2, b'o', b'k', 4, b't', b'e', b's', b't', 0]);
+        let mut raw = RawOptions::new();
+        raw.insert(119, v);
+        let o = ReplyOptions::from_raw(&raw);
+        assert_eq!(o.search, vec!["ok.test".to_string()]);
+        assert_eq!(o.dropped.len(), 1, "{:?}", o.dropped);
+        assert!(o.dropped[0].contains("40 bad names"), "{:?}", o.dropped);
     }
 
     #[test]

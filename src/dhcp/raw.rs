@@ -1,36 +1,15 @@
 //! Receiving before an address is bound: an AF_PACKET socket on the interface with a
-//! classic BPF filter for UDP to port 68, as udhcpc, dhcpcd, networkd and the kernel's
-//! ipconfig do. A UDP socket on an unconfigured interface misses unicast OFFERs and can
+//! classic BPF filter for UDP to port 68 (and, see `filter`, for replies to the live
+//! exchange only), as udhcpc, dhcpcd, networkd and the kernel's ipconfig do. A UDP socket on an unconfigured interface misses unicast OFFERs and can
 //! be hit by reverse-path filtering. IP and UDP headers are checked with etherparse.
 
+use super::filter::{Expect, Layer, compile, program};
 use etherparse::{Ipv4HeaderSlice, UdpHeaderSlice};
-use socket2::{Domain, SockAddr, SockFilter, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 const ETH_P_IP: u16 = 0x0800;
-
-/// The filter, run by the kernel on each IPv4 packet (cooked socket: data starts at the IP
-/// header): UDP, not a fragment, destination port 68.
-fn filter() -> [SockFilter; 9] {
-    [
-        SockFilter::new(0x30, 0, 0, 9),      // ldb [9]            protocol
-        SockFilter::new(0x15, 0, 6, 17),     // jeq #17 ? next : drop
-        SockFilter::new(0x28, 0, 0, 6),      // ldh [6]            flags, offset
-        SockFilter::new(0x45, 4, 0, 0x1fff), // jset #0x1fff ? drop : next
-        SockFilter::new(0xb1, 0, 0, 0),      // ldxb 4*([0]&0xf)   header length
-        SockFilter::new(0x48, 0, 0, 2),      // ldh [x+2]          destination port
-        SockFilter::new(0x15, 0, 1, 68),     // jeq #68 ? accept : drop
-        SockFilter::new(0x06, 0, 0, 0x0004_0000), // accept
-        SockFilter::new(0x06, 0, 0, 0),      // drop
-    ]
-}
-
-/// A filter that takes nothing: how the socket is put to rest once the address is bound.
-/// Closing a packet socket (and opening one with a protocol) waits for an RCU grace
-/// period, 8-16 ms on a small VM; swapping the filter does not.
-fn drop_all() -> [SockFilter; 1] {
-    [SockFilter::new(0x06, 0, 0, 0)]
-}
 
 /// The DHCP payload of an IPv4/UDP packet, every length checked before it is used.
 /// `csum_not_ready`: the kernel says the checksum was never computed (TP_STATUS_CSUMNOTREADY,
@@ -77,17 +56,20 @@ pub fn udp_payload(packet: &[u8], csum_not_ready: bool) -> Result<&[u8], String>
 
 pub struct RawReceiver {
     sock: Socket,
-    active: bool,
+    mac: [u8; 6],
+    /// The exchange whose replies the filter lets through; None: nothing passes.
+    expect: Option<u32>,
 }
 
 impl RawReceiver {
-    pub fn open(iface: &str, ifindex: u32) -> Result<Self, String> {
+    /// Opens the socket with a filter that takes nothing until `set_expect`.
+    pub fn open(iface: &str, ifindex: u32, mac: [u8; 6]) -> Result<Self, String> {
         let ctx = |what: &str, e: std::io::Error| format!("packet socket on {iface}: {what}: {e}");
         // Protocol 0 at socket(): the bind below names it. Giving it here too registers
         // the socket twice, and the kernel waits for an RCU grace period in between.
         let sock = Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), None)
             .map_err(|e| ctx("socket", e))?;
-        sock.attach_filter(&filter())
+        sock.attach_filter(&compile(&program(Layer::Ip, None)))
             .map_err(|e| ctx("BPF filter", e))?;
         let one: nix::libc::c_int = 1;
         // SAFETY: setsockopt with a pointer to a live c_int and its size.
@@ -118,40 +100,48 @@ impl RawReceiver {
         .map(|((), a)| a)
         .map_err(|e| ctx("address", e))?;
         sock.bind(&addr).map_err(|e| ctx("bind", e))?;
-        Ok(RawReceiver { sock, active: true })
+        Ok(RawReceiver {
+            sock,
+            mac,
+            expect: None,
+        })
     }
 
+    /// Whether replies pass at all.
     pub fn active(&self) -> bool {
-        self.active
+        self.expect.is_some()
     }
 
-    /// Takes DHCP replies (true) or nothing (false), without closing the socket.
-    pub fn set_active(&mut self, on: bool) -> Result<(), String> {
-        if on == self.active {
+    /// Lets through replies to exchange `xid` only, or nothing (None: how the socket is
+    /// put to rest once the address is bound). Closing a packet socket (and opening one
+    /// with a protocol) waits for an RCU grace period, 8-16 ms on a small VM; swapping
+    /// the filter does not.
+    pub fn set_expect(&mut self, xid: Option<u32>) -> Result<(), String> {
+        if xid == self.expect {
             return Ok(());
         }
-        let r = if on {
-            self.sock.attach_filter(&filter())
-        } else {
-            self.sock.attach_filter(&drop_all())
-        };
-        r.map_err(|e| format!("packet socket filter: {e}"))?;
-        self.active = on;
-        if on {
+        let was_active = self.active();
+        let expect = xid.map(|xid| Expect { xid, mac: self.mac });
+        self.sock
+            .attach_filter(&compile(&program(Layer::Ip, expect)))
+            .map_err(|e| format!("packet socket filter: {e}"))?;
+        self.expect = xid;
+        if !was_active {
             // What queued under the old filter is stale.
-            while self.recv().is_some() {}
+            let mut buf = Vec::new();
+            while self.recv(&mut buf).is_some() {}
         }
         Ok(())
     }
 
-    /// The next packet's DHCP payload; None when nothing is waiting; Err says why a packet
-    /// was dropped.
-    pub fn recv(&self) -> Option<Result<Vec<u8>, String>> {
+    /// The next packet, read into `buf`: where its DHCP payload lies in `buf`; None when
+    /// nothing is waiting; Err says why a packet was dropped.
+    pub fn recv(&self, buf: &mut Vec<u8>) -> Option<Result<Range<usize>, String>> {
         use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-        let mut buf = vec![0u8; 2048];
+        buf.resize(2048, 0);
         let mut cmsg = nix::cmsg_space!([u8; 64]);
         let (len, not_ready) = {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let mut iov = [std::io::IoSliceMut::new(buf)];
             let msg = recvmsg::<()>(
                 self.sock.as_raw_fd(),
                 &mut iov,
@@ -178,7 +168,11 @@ impl RawReceiver {
             (msg.bytes, not_ready)
         };
         let packet = buf.get(..len).unwrap_or(&[]);
-        Some(udp_payload(packet, not_ready).map(<[u8]>::to_vec))
+        let base = packet.as_ptr() as usize;
+        Some(udp_payload(packet, not_ready).map(|p| {
+            let start = (p.as_ptr() as usize).saturating_sub(base);
+            start..start + p.len()
+        }))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -233,8 +227,11 @@ mod tests {
         let mut q = p.clone();
         q[6] = 0x20; // more fragments
         assert!(udp_payload(&q, true).is_err());
+        // Every cut short packet is refused, wherever the cut falls (header, UDP
+        // header, payload): the IP total length says more than arrived.
         for n in 0..p.len() {
-            let _ = udp_payload(&p[..n], false);
+            assert!(udp_payload(&p[..n], false).is_err(), "cut at {n}");
+            assert!(udp_payload(&p[..n], true).is_err(), "cut at {n}");
         }
     }
 }

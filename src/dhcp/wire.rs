@@ -2,8 +2,8 @@
 //! before anything in them is believed (RFC 2131 section 4.1: op, xid, chaddr, and the
 //! message type and server identifier a reply must carry).
 
-use super::options::{RawOptions, ReplyOptions, walk};
-use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use super::options::{RawOptions, ReplyOptions, decode_one, walk};
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use std::net::Ipv4Addr;
 
@@ -13,8 +13,9 @@ const MAGIC: [u8; 4] = [99, 130, 83, 99];
 const HEADER_LEN: usize = 236;
 /// RFC 1542: some relays and servers drop BOOTP messages shorter than 300 bytes.
 const MIN_LEN: usize = 300;
-/// The parameter request list, the same in DISCOVER and REQUEST.
-const PARAMS: [u8; 14] = [1, 3, 6, 12, 15, 26, 28, 42, 51, 54, 58, 59, 119, 121];
+/// The parameter request list, the same in DISCOVER and REQUEST. 121 comes before 3: a
+/// server short of room fills options in the order asked (RFC 3442).
+const PARAMS: [u8; 14] = [1, 121, 3, 6, 12, 15, 26, 28, 42, 51, 54, 58, 59, 119];
 
 /// Who we are on the wire: the same in every message of a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +78,7 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
     }
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::MessageType(kind));
-    let mut client_id = vec![1u8];
-    client_id.extend_from_slice(&id.mac);
-    opts.insert(DhcpOption::ClientIdentifier(client_id));
+    opts.insert(DhcpOption::ClientIdentifier(client_id(&id.mac).to_vec()));
     match req {
         Request::Select { requested, server } => {
             opts.insert(DhcpOption::RequestedIpAddress(requested));
@@ -120,6 +119,40 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
     Ok(bytes)
 }
 
+/// Option 61 as we send it: type 1 (Ethernet) and the MAC.
+pub fn client_id(mac: &[u8; 6]) -> [u8; 7] {
+    let [a, b, c, d, e, f] = *mac;
+    [1, a, b, c, d, e, f]
+}
+
+/// Whether a datagram is a BOOTREPLY to our exchange at all (op, htype, hlen, xid,
+/// chaddr), read from the bytes before anything is decoded: the cheap first test every
+/// datagram goes through, so that replies to other clients cost next to nothing. The
+/// error says why it is someone else's.
+pub fn addressed_to(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<(), String> {
+    let Some(&[op, htype, hlen, _, x0, x1, x2, x3]) = buf.first_chunk::<8>() else {
+        return Err(format!("short packet ({} bytes)", buf.len()));
+    };
+    if op != 2 {
+        return Err("not a BOOTREPLY".into());
+    }
+    if htype != 1 {
+        return Err(format!("htype {htype}, not Ethernet"));
+    }
+    // dhcproto slices chaddr by the wire hlen and panics above 16: checked before decoding.
+    if hlen != 6 {
+        return Err(format!("hlen {hlen}, not 6"));
+    }
+    let theirs = u32::from_be_bytes([x0, x1, x2, x3]);
+    if theirs != xid {
+        return Err(format!("xid {theirs:#010x}, not ours ({xid:#010x})"));
+    }
+    if buf.get(28..34) != Some(&mac[..]) {
+        return Err("chaddr is not our MAC".into());
+    }
+    Ok(())
+}
+
 /// A reply that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -132,35 +165,19 @@ pub struct Reply {
 /// Checks a BOOTREPLY against our xid and MAC and reads its options. The error says why a
 /// packet was dropped, for the debug log.
 pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String> {
-    let header = buf
-        .get(..HEADER_LEN)
-        .ok_or_else(|| format!("short packet ({} bytes)", buf.len()))?;
-    // dhcproto slices chaddr by the wire hlen and panics above 16: check the byte first.
-    let hlen = header.get(2).copied().unwrap_or(0);
-    if hlen != 6 {
-        return Err(format!("hlen {hlen}, not 6"));
+    addressed_to(buf, xid, mac)?;
+    if buf.len() < HEADER_LEN {
+        return Err(format!("short packet ({} bytes)", buf.len()));
     }
     if buf.get(HEADER_LEN..HEADER_LEN + 4) != Some(&MAGIC[..]) {
         return Err("no magic cookie".into());
     }
-    // Decode only the fixed header; the options are walked below so that a bad one
-    // cannot hide the others.
-    let mut fixed = header.to_vec();
-    fixed.extend_from_slice(&MAGIC);
-    fixed.push(255);
-    let msg = Message::decode(&mut Decoder::new(&fixed)).map_err(|e| format!("header: {e}"))?;
-    if msg.opcode() != Opcode::BootReply {
-        return Err("not a BOOTREPLY".into());
-    }
-    if u8::from(msg.htype()) != 1 {
-        return Err(format!("htype {}, not Ethernet", u8::from(msg.htype())));
-    }
-    if msg.xid() != xid {
-        return Err(format!("xid {:#010x}, not ours ({xid:#010x})", msg.xid()));
-    }
-    if msg.chaddr() != mac {
-        return Err("chaddr is not our MAC".into());
-    }
+    // The fixed header is read in place: only its options need dhcproto.
+    let yiaddr = buf
+        .get(16..20)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(Ipv4Addr::from)
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
 
     let mut raw = RawOptions::new();
     walk(buf.get(HEADER_LEN + 4..).unwrap_or(&[]), &mut raw);
@@ -172,19 +189,41 @@ pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String>
     if overload & 2 != 0 {
         walk(buf.get(44..108).unwrap_or(&[]), &mut raw);
     }
-    let opts = ReplyOptions::from_raw(&raw);
-
-    let kind = opts.msg_type.ok_or("no message type (option 53)")?;
+    // What decides alone whether the reply can be ours is checked before the other
+    // options are decoded.
+    let kind = match raw.get(&53).map(|v| decode_one(53, v)) {
+        Some(Ok(DhcpOption::MessageType(t))) => t,
+        _ => return Err("no message type (option 53)".into()),
+    };
     if !matches!(
         kind,
         MessageType::Offer | MessageType::Ack | MessageType::Nak
     ) {
         return Err(format!("message type {kind:?} is not for a client"));
     }
-    let server = opts.server_id.ok_or("no server identifier (option 54)")?;
-    let yiaddr = msg.yiaddr();
+    let server = match raw.get(&54).map(|v| decode_one(54, v)) {
+        Some(Ok(DhcpOption::ServerIdentifier(a))) => a,
+        _ => return Err("no server identifier (option 54)".into()),
+    };
+    if !is_unicast(server) {
+        return Err(format!(
+            "server identifier {server} is not a unicast address"
+        ));
+    }
     if kind != MessageType::Nak && !is_unicast(yiaddr) {
         return Err(format!("yiaddr {yiaddr} is not a unicast address"));
+    }
+    let opts = ReplyOptions::from_raw(&raw);
+    // RFC 6842: a server that echoes option 61 echoes ours; another one is for someone
+    // else.
+    if let Some(theirs) = &opts.client_id
+        && theirs[..] != client_id(mac)[..]
+    {
+        let hex: Vec<String> = theirs.iter().take(20).map(|b| format!("{b:02x}")).collect();
+        return Err(format!(
+            "client identifier {} (option 61) is not ours",
+            hex.join(":")
+        ));
     }
     Ok(Reply {
         kind,
@@ -250,6 +289,9 @@ pub(crate) mod tests {
         };
         let codes: Vec<u8> = p.iter().map(|&c| u8::from(c)).collect();
         assert_eq!(codes, PARAMS);
+        // RFC 3442: classless routes asked for before the router.
+        let at = |c: u8| codes.iter().position(|&x| x == c).unwrap();
+        assert!(at(121) < at(3), "{codes:?}");
         assert_eq!(
             m.opts().get(OptionCode::ClientIdentifier),
             Some(&DhcpOption::ClientIdentifier(vec![
@@ -306,6 +348,15 @@ pub(crate) mod tests {
             ),
             ("yiaddr mcast", Box::new(|b| b[16] = 224)),
             ("no server id", Box::new(|b| b[243] = 99)),
+            (
+                "server id 0.0.0.0",
+                Box::new(|b| b[245..249].copy_from_slice(&[0, 0, 0, 0])),
+            ),
+            (
+                "server id broadcast",
+                Box::new(|b| b[245..249].copy_from_slice(&[255; 4])),
+            ),
+            ("server id multicast", Box::new(|b| b[245] = 239)),
             ("truncated", Box::new(|b| b.truncate(200))),
         ];
         for (name, mutate) in cases {
@@ -327,6 +378,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_echoed_client_id_must_be_ours() {
+        let mut ours = vec![61, 7];
+        ours.extend_from_slice(&client_id(&MAC));
+        assert!(parse_reply(&reply(2, [10, 0, 2, 15], &ours), XID, &MAC).is_ok());
+        let mut theirs = ours.clone();
+        theirs[8] ^= 1;
+        let e = parse_reply(&reply(2, [10, 0, 2, 15], &theirs), XID, &MAC).unwrap_err();
+        assert!(e.contains("option 61"), "{e}");
+        // A longer identifier (RFC 4361 style) is someone else's too.
+        let e = parse_reply(&reply(5, [10, 0, 2, 15], &[61, 3, 255, 1, 2]), XID, &MAC);
+        assert!(e.is_err());
+    }
+
+    /// Bytes a reply is checked on before anything else: op, htype, hlen, xid, chaddr,
+    /// the magic cookie.
+    fn checked_byte(i: usize) -> bool {
+        matches!(i, 0..=2 | 4..=7 | 28..=33 | 236..=239)
+    }
+
+    #[test]
     fn random_bytes_never_panic() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let good = reply(
@@ -334,18 +405,49 @@ pub(crate) mod tests {
             [10, 0, 2, 15],
             &[12, 3, b'v', b'm', b'1', 121, 5, 8, 10, 10, 0, 2],
         );
+        assert!(parse_reply(&good, XID, &MAC).is_ok());
+        let (mut accepted, mut refused) = (0, 0);
         for _ in 0..5000 {
             let mut b = good.clone();
+            let mut header_changed = false;
             for _ in 0..8 {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 let i = (seed as usize) % b.len();
-                b[i] = (seed >> 32) as u8;
+                let v = (seed >> 32) as u8;
+                header_changed |= checked_byte(i) && b[i] != v;
+                b[i] = v;
             }
             let cut = (seed as usize >> 8) % (b.len() + 1);
-            let _ = parse_reply(&b[..cut.max(b.len() / 2)], XID, &MAC);
-            let _ = parse_reply(&b, XID, &MAC);
+            let short = &b[..cut.max(b.len() / 2)];
+            // Cut inside the header or before the cookie's end: never a reply.
+            if short.len() < 240 {
+                assert!(parse_reply(short, XID, &MAC).is_err(), "{short:?}");
+            }
+            match parse_reply(&b, XID, &MAC) {
+                Ok(r) => {
+                    accepted += 1;
+                    // Whatever was mutated, what is accepted passed every check.
+                    assert!(
+                        !header_changed,
+                        "a changed header field was accepted: {b:?}"
+                    );
+                    assert!(matches!(
+                        r.kind,
+                        MessageType::Offer | MessageType::Ack | MessageType::Nak
+                    ));
+                    assert!(is_unicast(r.server), "{r:?}");
+                    assert!(r.kind == MessageType::Nak || is_unicast(r.yiaddr), "{r:?}");
+                    assert_eq!(r.yiaddr, Ipv4Addr::new(b[16], b[17], b[18], b[19]));
+                }
+                Err(_) => refused += 1,
+            }
         }
+        // The mutations reach both outcomes, or the test proves nothing.
+        assert!(
+            accepted > 100 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 }

@@ -22,8 +22,14 @@ pub enum Outcome {
     Lost,
 }
 
+/// Datagrams read from each socket per call of `readable`: under a flood the event loop
+/// still gets back to signals, children and timers between batches (poll reports the
+/// socket readable again at once).
+const READ_AT_MOST: usize = 32;
+
 pub struct NetIf {
     pub link: Link,
+    mac: [u8; 6],
     client: Client,
     sock: DhcpSocket,
     /// Open while the client has no bound address.
@@ -36,6 +42,9 @@ pub struct NetIf {
     /// when rebooting with a lease); reset at each carrier.
     first_sent_at: Option<Uptime>,
     buf: Vec<u8>,
+    /// What the state file holds, and the client's `changes()` when it was rendered:
+    /// the file is rewritten only when what it shows changed.
+    written: Option<(u64, String)>,
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
     primary: DefaultOwner,
@@ -78,8 +87,12 @@ impl NetIf {
             hostname: publish.hostname_override.clone(),
             rapid_commit,
         };
+        let mut client = Client::new(id, seed(&mac));
+        // Notes are only for the debug log: without it a dropped packet formats nothing.
+        client.set_notes(crate::log::debug_enabled());
         Ok(NetIf {
-            client: Client::new(id, seed(&mac)),
+            client,
+            mac,
             link,
             sock,
             raw: None,
@@ -89,6 +102,7 @@ impl NetIf {
             carrier_at: None,
             first_sent_at: None,
             buf: Vec::new(),
+            written: None,
             primary,
         })
     }
@@ -102,26 +116,35 @@ impl NetIf {
         fds
     }
 
-    /// Opens or closes the packet socket as the client's state needs.
-    /// Opened once; afterwards only its filter changes (see `RawReceiver::set_active`).
-    fn update_raw(&mut self) {
-        let want = self.client.wants_raw();
-        match &mut self.raw {
-            None if want => match RawReceiver::open(&self.link.name, self.link.index) {
+    /// Opens the packet socket when the client first needs it. Opened once; afterwards
+    /// only its filter changes (see `update_filters`).
+    fn open_raw(&mut self) {
+        if self.raw.is_none() && self.client.wants_raw() {
+            match RawReceiver::open(&self.link.name, self.link.index, self.mac) {
                 Ok(r) => self.raw = Some(r),
                 Err(e) => info!("dhcp {}: {e}; receiving on UDP only", self.link.name),
-            },
-            None => {}
-            Some(r) => {
-                if let Err(e) = r.set_active(want) {
-                    info!("dhcp {}: {e}", self.link.name);
-                }
             }
         }
     }
 
-    fn raw_active(&self) -> bool {
-        self.raw.as_ref().is_some_and(RawReceiver::active)
+    /// Points both sockets' filters at the exchange under way: the packet socket while
+    /// the client has no address bound, else the UDP socket. Done before the client's
+    /// messages go out, so that no reply to them is filtered away.
+    fn update_filters(&mut self) {
+        let xid = self.client.current_xid();
+        let name = &self.link.name;
+        if let Some(r) = &mut self.raw {
+            let want = if self.client.wants_raw() { xid } else { None };
+            if let Err(e) = r.set_expect(want) {
+                info!("dhcp {name}: {e}");
+            }
+        }
+        // While the packet socket takes the replies the UDP copies would be duplicates.
+        let raw_takes = self.raw.as_ref().is_some_and(RawReceiver::active);
+        let udp = if raw_takes { None } else { xid };
+        if let Err(e) = self.sock.set_expect(udp, self.mac) {
+            info!("{e}");
+        }
     }
 
     pub fn lease(&self) -> Option<&Lease> {
@@ -156,29 +179,37 @@ impl NetIf {
         }
     }
 
-    pub fn readable(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Outcome> {
+    /// Reads what the sockets hold, at most `READ_AT_MOST` datagrams from each; `ready`
+    /// says which of `fds()` poll found readable (the others are not read at all).
+    pub fn readable(&mut self, nl: &mut Netlink, now: Uptime, ready: &[bool]) -> Vec<Outcome> {
         let mut out = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
-        while let Some(n) = self.sock.recv(&mut buf) {
-            // While the packet socket is open it sees every reply; the UDP copy would be
-            // a duplicate.
-            if !self.raw_active() {
-                let packet = buf.get(..n).unwrap_or(&[]).to_vec();
-                out.extend(self.drive(nl, now, Event::Packet(&packet)));
+        let at_most = |i: usize| {
+            if ready.get(i) == Some(&true) {
+                READ_AT_MOST
+            } else {
+                0
             }
+        };
+        for _ in 0..at_most(0) {
+            let Some(n) = self.sock.recv(&mut buf) else {
+                break;
+            };
+            out.extend(self.drive(nl, now, Event::Packet(buf.get(..n).unwrap_or(&[]))));
         }
-        self.buf = buf;
-        while let Some(r) = self
-            .raw
-            .as_ref()
-            .filter(|r| r.active())
-            .and_then(RawReceiver::recv)
-        {
+        for _ in 0..at_most(1) {
+            let Some(r) = self.raw.as_ref().and_then(|r| r.recv(&mut buf)) else {
+                break;
+            };
             match r {
-                Ok(payload) => out.extend(self.drive(nl, now, Event::Packet(&payload))),
+                Ok(payload) => {
+                    let packet = buf.get(payload).unwrap_or(&[]);
+                    out.extend(self.drive(nl, now, Event::Packet(packet)));
+                }
                 Err(why) => debug!("dhcp {}: dropped a packet: {why}", self.link.name),
             }
         }
+        self.buf = buf;
         out
     }
 
@@ -191,6 +222,7 @@ impl NetIf {
             );
         }
         let actions = self.client.release(now);
+        self.update_filters();
         self.run_actions(nl, now, actions);
         self.write_state(now);
     }
@@ -202,11 +234,22 @@ impl NetIf {
     fn drive(&mut self, nl: &mut Netlink, now: Uptime, event: Event<'_>) -> Vec<Outcome> {
         // Open the packet socket before a DISCOVER goes out, so no reply is missed.
         if matches!(event, Event::CarrierUp) {
-            self.update_raw();
+            self.open_raw();
         }
+        let changes = self.client.changes();
         let actions = self.client.handle(now, event);
+        if self.client.changes() == changes {
+            // A reply to someone else: nothing to send, apply or show.
+            for a in actions {
+                if let Action::Note(n) = a {
+                    debug!("dhcp {}: {n}", self.link.name);
+                }
+            }
+            return Vec::new();
+        }
+        self.open_raw();
+        self.update_filters();
         let out = self.run_actions(nl, now, actions);
-        self.update_raw();
         self.write_state(now);
         out
     }
@@ -340,10 +383,15 @@ impl NetIf {
         true
     }
 
-    fn write_state(&self, now: Uptime) {
+    /// Rewrites the state file if what it shows changed.
+    fn write_state(&mut self, now: Uptime) {
         let Some(path) = &self.state_file else {
             return;
         };
+        let changes = self.client.changes();
+        if self.written.as_ref().is_some_and(|(c, _)| *c == changes) {
+            return;
+        }
         let bound_at = self
             .client
             .expires_at()
@@ -357,9 +405,14 @@ impl NetIf {
             bound_at,
             &self.client.why_no_lease().unwrap_or_default(),
         );
+        if self.written.as_ref().is_some_and(|(_, t)| *t == text) {
+            self.written = Some((changes, text));
+            return;
+        }
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
         let _ = crate::net::etc_files::write_atomic(path, &text);
+        self.written = Some((changes, text));
     }
 }

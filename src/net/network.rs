@@ -289,12 +289,9 @@ impl Network {
             }
         }
         for (n, count) in self.netifs.iter_mut().zip(per_netif) {
-            let mut any = false;
-            for _ in 0..count {
-                any |= ready.next().unwrap_or(false);
-            }
-            if any {
-                outs.extend(n.readable(nl, now));
+            let flags: Vec<bool> = ready.by_ref().take(count).collect();
+            if flags.iter().any(|r| *r) {
+                outs.extend(n.readable(nl, now, &flags));
             }
         }
         self.outcomes(outs);

@@ -93,8 +93,13 @@ pub fn driver(iface: &str) -> Option<String> {
 /// Whether setting `iface` up should wait for its PHY: its driver lags, the driver can
 /// tell, and the PHY has no link yet.
 pub fn should_hold(iface: &str) -> bool {
-    driver(iface).is_some_and(|d| LAGGING_DRIVERS.contains(&d.as_str()))
-        && matches!(link_speed(iface), Ok(None))
+    hold_for(driver(iface).as_deref(), || link_speed(iface))
+}
+
+/// The decision: hold only a link whose driver lags and whose PHY says it has no link;
+/// the PHY is asked only for such a driver.
+fn hold_for(driver: Option<&str>, speed: impl FnOnce() -> Result<Option<u32>, String>) -> bool {
+    driver.is_some_and(|d| LAGGING_DRIVERS.contains(&d)) && matches!(speed(), Ok(None))
 }
 
 /// For a tool with no event loop: blocks while `should_hold` says so, at most
@@ -199,7 +204,21 @@ mod tests {
 
     #[test]
     fn loopback_has_no_driver_to_wait_for() {
+        assert_eq!(driver("lo"), None);
         assert!(!should_hold("lo"));
-        assert!(link_speed("no-such-iface0").is_err());
+        let e = link_speed("no-such-iface0").unwrap_err();
+        assert!(e.starts_with("no-such-iface0: "), "{e}");
+    }
+
+    #[test]
+    fn only_a_lagging_driver_without_phy_link_is_held() {
+        assert!(hold_for(Some("e1000"), || Ok(None)));
+        assert!(!hold_for(Some("e1000"), || Ok(Some(1000))));
+        assert!(!hold_for(Some("e1000"), || Err("EOPNOTSUPP".into())));
+        // Other drivers, and devices without one, are never held nor is their PHY asked.
+        let never = || -> Result<Option<u32>, String> { panic!("the PHY was asked") };
+        assert!(!hold_for(Some("virtio_net"), never));
+        assert!(!hold_for(Some("e1000e"), never));
+        assert!(!hold_for(None, never));
     }
 }

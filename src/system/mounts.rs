@@ -80,6 +80,12 @@ pub fn mounted_targets(mounts: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `target` is a mount point in `mounts` (the text of /proc/self/mounts): the
+/// exact path, escapes undone; a mount below it does not count.
+fn is_mounted(mounts: &str, target: &str) -> bool {
+    mounted_targets(mounts).iter().any(|t| t == target)
+}
+
 /// getmntent(3)'s escapes: a backslash and three octal digits stand for one byte.
 pub fn unescape(field: &str) -> String {
     let b = field.as_bytes();
@@ -108,10 +114,9 @@ pub fn unescape(field: &str) -> String {
 pub fn mount_base() -> Vec<String> {
     let mut errors = Vec::new();
     for spec in table() {
-        let present = std::fs::read_to_string("/proc/self/mounts")
-            .map(|m| mounted_targets(&m))
-            .unwrap_or_default();
-        if present.iter().any(|t| t == spec.target) {
+        // Read again each time: /proc/self/mounts exists only once /proc is mounted.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        if is_mounted(&mounts, spec.target) {
             crate::debug!("{} already mounted", spec.target);
             continue;
         }
@@ -156,14 +161,28 @@ mod tests {
     }
 
     #[test]
-    fn table_has_the_usual_flags() {
+    fn only_the_exact_mount_point_counts_as_mounted() {
+        let m = "devpts /dev/pts devpts rw 0 0\ntmpfs /run/a\\040b tmpfs rw 0 0\n";
+        assert!(is_mounted(m, "/dev/pts"));
+        assert!(!is_mounted(m, "/dev"), "a mount under /dev is not /dev");
+        assert!(!is_mounted(m, "/dev/pt"));
+        assert!(is_mounted(m, "/run/a b"), "escapes are undone");
+        assert!(!is_mounted(m, "/run"));
+        // Before /proc is mounted there is nothing to read: everything is to mount.
+        assert!(table().iter().all(|s| !is_mounted("", s.target)));
+    }
+
+    #[test]
+    fn every_mount_comes_after_the_one_it_sits_on() {
         let t = table();
-        let proc_ = t.iter().find(|s| s.target == "/proc").unwrap();
-        assert!(proc_.flags.contains(NOEXEC | NOSUID | NODEV));
-        let pts = t.iter().find(|s| s.target == "/dev/pts").unwrap();
-        assert!(pts.data.unwrap().contains("ptmxmode=0666"));
-        // /dev comes before what is mounted under it.
-        let pos = |p: &str| t.iter().position(|s| s.target == p).unwrap();
-        assert!(pos("/dev") < pos("/dev/pts") && pos("/dev") < pos("/dev/shm"));
+        for (i, below) in t.iter().enumerate() {
+            for (j, above) in t.iter().enumerate() {
+                if above.target.starts_with(&format!("{}/", below.target)) {
+                    assert!(i < j, "{} is mounted before {}", above.target, below.target);
+                }
+            }
+        }
+        // Nothing the table mounts runs set-uid programs.
+        assert!(t.iter().all(|s| s.flags.contains(NOSUID)));
     }
 }

@@ -43,10 +43,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 let s: f64 = v
                     .parse()
                     .map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
-                if !(s.is_finite() && s > 0.0) {
-                    return Err(format!("--timeout: bad seconds '{v}'"));
+                // try_: from_secs_f64 panics on a value no Duration holds (1e300).
+                match Duration::try_from_secs_f64(s) {
+                    Ok(t) if s > 0.0 => out.timeout = Some(t),
+                    _ => return Err(format!("--timeout: bad seconds '{v}'")),
                 }
-                out.timeout = Some(Duration::from_secs_f64(s));
             }
             "--etc" => out.etc = Some(PathBuf::from(it.next().ok_or("--etc needs a directory")?)),
             s if s.starts_with('-') => return Err(format!("unknown option '{s}'")),
@@ -138,7 +139,8 @@ fn run(args: &Args) -> Result<i32, String> {
         crate::net::netif::DefaultOwner::default(),
     )?;
     let started = uptime();
-    let deadline = args.timeout.map(|t| started + t);
+    // A timeout beyond what the clock can count is no timeout.
+    let deadline = args.timeout.and_then(|t| started.checked_add(t));
     let current = nl.link(&args.iface)?;
     let mut outs = if current.carrier {
         netif.carrier(&mut nl, started, true)
@@ -212,10 +214,33 @@ fn run(args: &Args) -> Result<i32, String> {
             }
         }
         if ready.iter().skip(2).any(|r| *r) {
-            outs.extend(netif.readable(&mut nl, now));
+            outs.extend(netif.readable(&mut nl, now, ready.get(2..).unwrap_or(&[])));
         }
         if netif.next_wakeup().is_some_and(|t| t <= now) {
             outs.extend(netif.tick(&mut nl, now));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn timeout_takes_positive_seconds_a_duration_can_hold() {
+        let a = args(&["eth0", "--timeout", "2.5"]).unwrap();
+        assert_eq!(a.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(a.iface, "eth0");
+        for bad in ["1e300", "inf", "NaN", "0", "-1", "x", "1e20"] {
+            let e = args(&["eth0", "--timeout", bad]).err();
+            assert_eq!(e, Some(format!("--timeout: bad seconds '{bad}'")), "{bad}");
+        }
+        // The largest a Duration holds is accepted, and no deadline overflows from it.
+        let a = args(&["eth0", "--timeout", "1e19"]).unwrap();
+        assert!(a.timeout.unwrap().checked_add(uptime()).is_some());
     }
 }

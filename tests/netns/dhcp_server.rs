@@ -317,6 +317,67 @@ fn server_socket(addr: Ipv4Addr) -> Result<UdpSocket, String> {
     Ok(UdpSocket::from(s))
 }
 
+/// Broadcasts `packets` in turn to port 68 from `ip` on vs0 of `ns`, `rate` a second,
+/// from a thread, until `stop`; `sent` counts them.
+pub fn flood(
+    ns: &Netns,
+    ip: Ipv4Addr,
+    packets: Vec<Vec<u8>>,
+    rate: u32,
+    stop: Arc<AtomicBool>,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+) -> JoinHandle<()> {
+    let name = ns.name.clone();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let sock = enter_netns(&name).and_then(|()| {
+            let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+                .map_err(|e| format!("flood socket: {e}"))?;
+            s.set_broadcast(true)
+                .map_err(|e| format!("SO_BROADCAST: {e}"))?;
+            s.bind_device(Some(SERVER_IF.as_bytes()))
+                .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
+            s.bind(&SockAddr::from(SocketAddrV4::new(ip, 0)))
+                .map_err(|e| format!("bind: {e}"))?;
+            Ok(UdpSocket::from(s))
+        });
+        let sock = match sock {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        let to = SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT);
+        let start = Instant::now();
+        let mut n: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            // Catch up with the schedule, then sleep until the next millisecond.
+            let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
+            while n < due {
+                if sock
+                    .send_to(&packets[(n % packets.len() as u64) as usize], to)
+                    .is_ok()
+                {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let ready = ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|e| Err(format!("flood thread: {e}")));
+    if let Err(e) = ready {
+        panic!("flood in {}: {e}", ns.name);
+    }
+    thread
+}
+
 impl Server {
     /// Starts the server in `ns` at `ip` (already on vs0) and returns once it listens.
     pub fn start(

@@ -20,7 +20,7 @@ mod dhcp_server;
 mod process;
 
 #[allow(unused_imports, reason = "each suite uses its own part of the bench")]
-pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe};
+pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe, flood};
 pub use process::{Pipe, Proc};
 
 use std::net::Ipv4Addr;
@@ -265,6 +265,15 @@ impl Lan {
                 words.find(|w| *w == "inet")?;
                 words.next().map(str::to_owned)
             })
+            .collect()
+    }
+
+    /// The client namespace's IPv4 routes, one line each.
+    pub fn client_routes(&self) -> Vec<String> {
+        self.client
+            .ip(&["-4", "route", "show"])
+            .lines()
+            .map(str::to_owned)
             .collect()
     }
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# What a flood of DHCP replies costs `qinit dhcp IFACE` while it looks for a lease.
+#   bench/flood.sh [RATE [COUNT]]   COUNT replies of each kind (default 100000) at RATE a
+#                                   second (default 20000)
+# Environment:
+#   QINIT=/path/qinit     the binary to measure (default: the static release build, built first)
+#   KINDS="foreign ..."   which kinds of reply to send (default: foreign stale ours; see
+#                         bench/flood_send.py)
+# No server answers: the client stays in SELECTING, with its packet socket open, as at
+# boot on a link where another host floods. The flooder learns the client's xid and MAC
+# from its DISCOVER and broadcasts replies that the client must all drop. For each kind
+# it prints the client's CPU time (utime + stime from /proc/PID/stat, before and after)
+# per reply sent, and the share of a core the client used meanwhile.
+# Needs root. Traffic stays on a veth pair between two network namespaces made here.
+set -eu
+
+RATE=${1:-20000}
+COUNT=${2:-100000}
+KINDS=${KINDS:-foreign stale ours}
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+SEND=$ROOT/bench/flood_send.py
+PY=/usr/bin/python3
+TARGET=x86_64-unknown-linux-gnu
+SRV=qinit-flood-$$-srv
+CLI=qinit-flood-$$-cli
+NET=10.78.0
+
+say() { echo "flood: $*" >&2; }
+die() { echo "flood: error: $*" >&2; exit 1; }
+
+case $RATE in ''|*[!0-9]*|0) die "usage: $0 [RATE [COUNT]]  (positive numbers)" ;; esac
+case $COUNT in ''|*[!0-9]*|0) die "usage: $0 [RATE [COUNT]]  (positive numbers)" ;; esac
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+command -v ip >/dev/null || die "needs ip (iproute2)"
+[ -x "$PY" ] || die "needs $PY"
+
+if [ -z "${QINIT:-}" ]; then
+    say "cargo build --release --target $TARGET (static)"
+    (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET")
+    QINIT=$ROOT/target/$TARGET/release/qinit
+fi
+[ -x "$QINIT" ] || die "$QINIT: not an executable"
+QINIT=$(readlink -f "$QINIT")
+
+TMP=$(mktemp -d)
+CLIENT_PID=""
+cleanup() {
+    set +e
+    [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
+    ip netns del "$CLI" 2>/dev/null
+    ip netns del "$SRV" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "namespaces $SRV (flooder, vs0 $NET.1/24) and $CLI (qinit dhcp vc0)"
+ip netns add "$SRV"
+ip netns add "$CLI"
+for ns in "$SRV" "$CLI"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set lo up
+done
+ip link add vs0 netns "$SRV" type veth peer name vc0 netns "$CLI"
+ip -n "$SRV" addr add "$NET.1/24" dev vs0
+ip -n "$SRV" link set vs0 up
+ip -n "$CLI" link set vc0 up
+for i in $(seq 250); do
+    if ip -n "$CLI" link show vc0 | grep -q LOWER_UP && ! ip -n "$SRV" link show vs0 | grep -q 'qdisc noop'; then
+        break
+    fi
+    sleep 0.02
+done
+
+# `ip netns exec` execs: $! is qinit's own pid.
+ip netns exec "$CLI" "$QINIT" dhcp vc0 >"$TMP/qinit.out" 2>"$TMP/qinit.err" </dev/null &
+CLIENT_PID=$!
+say "qinit dhcp vc0 (pid $CLIENT_PID); $COUNT replies of each kind at $RATE/s"
+# The flooder learns the xid from a retransmitted DISCOVER (the first leaves at once).
+ip netns exec "$SRV" "$PY" "$SEND" vs0 "$NET.1" "$CLIENT_PID" "$RATE" "$COUNT" $KINDS >"$TMP/flood.txt" \
+    || die "the flooder failed"
+kill -0 "$CLIENT_PID" 2>/dev/null || die "qinit dhcp died: $(tail -n 5 "$TMP/qinit.err")"
+if [ -s "$TMP/qinit.out" ]; then die "qinit dhcp took a lease from the flood: $(cat "$TMP/qinit.out")"; fi
+
+echo
+printf '%-8s %9s %8s %10s %12s %9s\n' kind replies seconds "client ms" "us/reply" "CPU load"
+while read -r kind sent seconds cpu; do
+    awk -v k="$kind" -v n="$sent" -v s="$seconds" -v c="$cpu" 'BEGIN {
+        printf "%-8s %9d %8.2f %10.1f %12.2f %8.0f%%\n", k, n, s, c / 1000, c / n, 100 * c / 1e6 / s }'
+done < "$TMP/flood.txt"
