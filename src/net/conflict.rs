@@ -48,29 +48,11 @@ impl ConflictWatch {
         self.acd.as_ref().map(Acd::address)
     }
 
-    /// Starts probing `address`, unless it is already watched.
+    /// Starts probing `address`, unless it is already watched. Only the state machine
+    /// is made here: the socket waits for the first probe (see `ready`), so the bind
+    /// costs nothing more than it did.
     pub fn start(&mut self, now: Uptime, address: Ipv4Addr) {
-        if self.watching() == Some(address) {
-            return;
-        }
-        if self.sock.is_none() {
-            if self.unavailable {
-                return;
-            }
-            match ArpSocket::open(&self.iface, self.ifindex) {
-                Ok(s) => self.sock = Some(s),
-                Err(e) => {
-                    info!("dhcp {}: {e}; no address conflict detection", self.iface);
-                    self.unavailable = true;
-                    return;
-                }
-            }
-        }
-        if let Some(s) = self.sock.as_mut()
-            && let Err(e) = s.watch(Some(address))
-        {
-            info!("dhcp {}: {e}; no address conflict detection", self.iface);
-            self.stop();
+        if self.watching() == Some(address) || self.unavailable {
             return;
         }
         self.rng ^= self.rng << 13;
@@ -81,6 +63,39 @@ impl ConflictWatch {
             "dhcp {}: probing whether another host uses {address}",
             self.iface
         );
+    }
+
+    /// Opens the socket on first use (kept afterwards) and points its filter at the
+    /// address watched. False, said once, when the interface cannot have one.
+    fn ready(&mut self) -> bool {
+        let Some(address) = self.watching() else {
+            return false;
+        };
+        if self.sock.is_none() {
+            match ArpSocket::open(&self.iface, self.ifindex) {
+                Ok(s) => self.sock = Some(s),
+                Err(e) => {
+                    info!("dhcp {}: {e}; no address conflict detection", self.iface);
+                    self.unavailable = true;
+                    self.acd = None;
+                    return false;
+                }
+            }
+        }
+        if let Some(s) = self.sock.as_mut()
+            && let Err(e) = s.watch(Some(address))
+        {
+            info!("dhcp {}: {e}; no address conflict detection", self.iface);
+            self.stop();
+            return false;
+        }
+        true
+    }
+
+    /// The socket whose filter takes the watched address's packets.
+    fn socket(&self) -> Option<&ArpSocket> {
+        let a = self.watching()?;
+        self.sock.as_ref().filter(|s| s.watching() == Some(a))
     }
 
     /// Stops watching (the address was removed, or the carrier lost).
@@ -95,8 +110,7 @@ impl ConflictWatch {
 
     /// The socket to poll while an address is watched.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.acd.as_ref()?;
-        self.sock.as_ref().map(ArpSocket::fd)
+        self.socket().map(ArpSocket::fd)
     }
 
     pub fn poll_at(&self) -> Option<Uptime> {
@@ -111,17 +125,17 @@ impl ConflictWatch {
     /// Sends the probes and announcements that are due.
     pub fn tick(&mut self, now: Uptime) -> Option<Conflict> {
         let acd = self.acd.as_mut()?;
-        if acd.poll_at().is_none_or(|t| t > now) {
+        if acd.poll_at().is_none_or(|t| t > now) || !self.ready() {
             return None;
         }
-        let actions = acd.tick(now);
+        let actions = self.acd.as_mut()?.tick(now);
         self.run(actions)
     }
 
     /// Reads what the socket has (a bounded number of packets); a conflict ends it.
     pub fn readable(&mut self, now: Uptime) -> Option<Conflict> {
         for _ in 0..READ_AT_MOST {
-            let packet = self.sock.as_ref()?.recv()?;
+            let packet = self.socket()?.recv()?;
             let actions = self.acd.as_mut()?.process(now, &packet);
             if let Some(c) = self.run(actions) {
                 return Some(c);
