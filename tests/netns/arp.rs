@@ -7,20 +7,25 @@ use super::Netns;
 use super::dhcp_server::enter_netns;
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const ETH_P_ARP: u16 = 0x0806;
 
 /// An ARP packet seen on the wire.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// When the reader thread got it (comparable with other `Instant`s of the test).
     pub at: Instant,
+    /// When the kernel received it (SO_TIMESTAMPNS, realtime): exact spacing between
+    /// packets, whatever the scheduling of the reader thread.
+    pub wire: Duration,
     pub arp: ArpEthIpv4Packet,
 }
 
@@ -103,6 +108,7 @@ impl ArpHost {
             let proto = Protocol::from(i32::from(ETH_P_ARP.to_be()));
             let sock = Socket::new(Domain::PACKET, Type::DGRAM, Some(proto)).unwrap();
             sock.bind(&link_addr(ifindex, None)).unwrap();
+            setsockopt(&sock, sockopt::ReceiveTimestampns, &true).unwrap();
             (sock, ifindex)
         })
         .join()
@@ -118,19 +124,32 @@ impl ArpHost {
                 if poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) == 0 {
                     continue;
                 }
-                let Ok(n) = nix::sys::socket::recv(
-                    std::os::fd::AsRawFd::as_raw_fd(&reader),
-                    &mut buf,
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                ) else {
-                    continue;
+                let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+                let (n, wire) = {
+                    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                    let Ok(msg) = recvmsg::<()>(
+                        std::os::fd::AsRawFd::as_raw_fd(&reader),
+                        &mut iov,
+                        Some(&mut cmsg),
+                        MsgFlags::MSG_DONTWAIT,
+                    ) else {
+                        continue;
+                    };
+                    let wire = msg.cmsgs().unwrap().find_map(|c| match c {
+                        ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
+                        _ => None,
+                    });
+                    (
+                        msg.bytes,
+                        wire.expect("SO_TIMESTAMPNS gives every packet a time"),
+                    )
                 };
                 let at = Instant::now();
                 let arp = ArpPacketSlice::from_slice(&buf[..n])
                     .ok()
                     .and_then(|p| p.to_packet().try_eth_ipv4().ok());
                 if let Some(arp) = arp {
-                    s.lock().unwrap().push(Seen { at, arp });
+                    s.lock().unwrap().push(Seen { at, wire, arp });
                 }
             }
         });
