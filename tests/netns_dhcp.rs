@@ -1076,3 +1076,249 @@ fn a_flood_of_replies_costs_little_and_signals_stay_on_time() {
     assert!(qinit.stdout().is_empty(), "{}", qinit.transcript());
     assert_eq!(lan.client_addresses(), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------
+// Address conflict detection (RFC 5227): the lease is bound at once, then probed,
+// announced and defended in the background.
+
+/// The address of a "vc0: bound A/N ..." line, as A.
+fn bound_address(line: &str) -> Ipv4Addr {
+    line.split("vc0: bound ")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line}"))
+}
+
+/// The uptime stamp qinit puts before each log line ("[    5.123456] qinit: ..."), in
+/// seconds: when it happened, without the delay of reading the pipe.
+fn stamp(line: &str) -> f64 {
+    line.strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no time stamp on {line}"))
+}
+
+/// ARP packets sent by `mac`.
+fn from_mac(seen: &[netns::Seen], mac: [u8; 6]) -> Vec<netns::Seen> {
+    seen.iter()
+        .filter(|s| s.arp.sender_mac == mac)
+        .cloned()
+        .collect()
+}
+
+/// Waits until `host` has seen `n` packets from `mac` that `pick` accepts.
+fn wait_seen(
+    host: &netns::ArpHost,
+    mac: [u8; 6],
+    n: usize,
+    timeout: Duration,
+    pick: impl Fn(&netns::Seen) -> bool,
+) -> Vec<netns::Seen> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got: Vec<netns::Seen> = from_mac(&host.seen(), mac)
+            .into_iter()
+            .filter(|s| pick(s))
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "saw {} of {n} packets within {timeout:?}: {:#?}",
+            got.len(),
+            host.seen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn a_free_address_is_bound_at_once_then_probed_and_announced_without_a_decline() {
+    require(true);
+    let lan = Lan::pair("acdfree", 41);
+    let wire = netns::ArpHost::start(&lan.servers[0], netns::SERVER_IF);
+    let client_mac = netns::mac_of(&lan.client, netns::CLIENT_IF);
+    let dir = Scratch::new("acdfree");
+    let dnsmasq = dnsmasq(&lan, &dir, &[]);
+    // --debug: the end of probing is a debug line.
+    let qinit = qinit_dhcp(&lan, &["--debug"]);
+    let (ack_at, _) = dnsmasq.wait_stderr("DHCPACK(vs0)", LEASE_WAIT);
+    let (bound_at, line) = qinit.wait_stderr("vc0: bound ", SHORT);
+    let ip = bound_address(&line);
+    // The lease is applied on the ACK: probing (4 s at the least) does not come first.
+    let ack_to_bound = secs(bound_at.saturating_duration_since(ack_at));
+    eprintln!("ACK to bound: {:.1} ms", ack_to_bound * 1000.0);
+    assert!(
+        ack_to_bound < 0.5,
+        "bound {ack_to_bound:.3} s after dnsmasq's ACK\n{}",
+        qinit.transcript()
+    );
+    assert_eq!(lan.client_addresses(), vec![format!("{ip}/24")]);
+
+    // RFC 5227 2.1 and 2.3: a wait of up to PROBE_WAIT (1 s), 3 probes 1 to 2 s apart,
+    // ANNOUNCE_WAIT (2 s), 2 announcements 2 s apart.
+    let (claimed_at, _) = qinit.wait_stderr(&format!("no other host uses {ip}"), SHORT * 2);
+    assert_between("the claim", bound_at, claimed_at, 3.9, 7.5);
+    let announcements = wait_seen(&wire, client_mac, 2, SHORT, |s| s.is_announcement_of(ip));
+    let probes: Vec<netns::Seen> = from_mac(&wire.seen(), client_mac)
+        .into_iter()
+        .filter(|s| s.is_probe_for(ip))
+        .collect();
+    assert_eq!(probes.len(), 3, "{probes:#?}");
+    assert_between("the first probe", ack_at, probes[0].at, 0.0, 1.3);
+    // Spacing from the kernel's receive times: PROBE_MIN..PROBE_MAX, ANNOUNCE_WAIT and
+    // ANNOUNCE_INTERVAL; never shorter, and late by a loaded machine's wakeup at most.
+    let gap = |a: &netns::Seen, b: &netns::Seen| secs(b.wire.saturating_sub(a.wire));
+    for w in probes.windows(2) {
+        let g = gap(&w[0], &w[1]);
+        assert!(
+            (0.995..2.25).contains(&g),
+            "probes {g:.3} s apart: {probes:#?}"
+        );
+    }
+    let g = gap(&probes[2], &announcements[0]);
+    assert!(
+        (1.995..2.25).contains(&g),
+        "first announcement {g:.3} s after the last probe"
+    );
+    let g = gap(&announcements[0], &announcements[1]);
+    assert!((1.995..2.25).contains(&g), "announcements {g:.3} s apart");
+    // And nothing more: no other ARP about the address, no decline, the lease kept.
+    std::thread::sleep(Duration::from_millis(500));
+    let about_ip = from_mac(&wire.seen(), client_mac)
+        .into_iter()
+        .filter(|s| s.is_probe_for(ip) || s.is_announcement_of(ip))
+        .count();
+    assert_eq!(about_ip, 5, "{:#?}", wire.seen());
+    assert_eq!(dnsmasq.count(Pipe::Stderr, "DHCPDECLINE"), 0);
+    assert_eq!(
+        qinit.count(Pipe::Stderr, "in use"),
+        0,
+        "{}",
+        qinit.transcript()
+    );
+    assert_eq!(qinit.count(Pipe::Stderr, "vc0: bound "), 1);
+    assert_eq!(lan.client_addresses(), vec![format!("{ip}/24")]);
+}
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn an_address_another_host_holds_is_declined_and_another_one_bound() {
+    require(true);
+    // dnsmasq on the first namespace; the second holds 10.99.40.20, which dnsmasq
+    // offers this client first (dhcp-host) and, with --no-ping, never checks itself.
+    let lan = Lan::bridged("acd", 40, 2);
+    let squatter = &lan.servers[1];
+    let taken = Ipv4Addr::new(10, 99, 40, 20);
+    squatter.ip(&["addr", "add", "10.99.40.20/24", "dev", netns::SERVER_IF]);
+    let squatter_mac = netns::mac_of(squatter, netns::SERVER_IF);
+    let wire = netns::ArpHost::start(squatter, netns::SERVER_IF);
+    let client_mac = netns::mac_of(&lan.client, netns::CLIENT_IF);
+    let dir = Scratch::new("acd");
+    let host = format!("--dhcp-host={},{taken}", netns::mac_text(client_mac));
+    let dnsmasq = dnsmasq(&lan, &dir, &[&host]);
+    let qinit = qinit_dhcp(&lan, &["--debug"]);
+
+    // Bound at once, as on a clean link; the first probe finds the squatter.
+    let (_, bound) = qinit.wait_stderr(&format!("vc0: bound {taken}/24"), LEASE_WAIT);
+    let (_, line) = qinit.wait_stderr(&format!("{taken} is in use by"), SHORT);
+    let to_conflict = stamp(&line) - stamp(&bound);
+    eprintln!("bound to conflict found: {:.1} ms", to_conflict * 1000.0);
+    // The first probe found it (the squatter's kernel answers at once): one probe only.
+    wait_seen(&wire, client_mac, 1, SHORT, |s| s.is_probe_for(taken));
+    assert!(
+        line.contains(&netns::mac_text(squatter_mac)) && line.contains("found by probing"),
+        "{line}"
+    );
+    assert!(line.contains("DISCOVER again in 10 s"), "{line}");
+    // PROBE_WAIT (up to 1 s), then the squatter's kernel answers the first probe.
+    assert!(
+        (0.0..1.3).contains(&to_conflict),
+        "{to_conflict} s\n{}",
+        qinit.transcript()
+    );
+    let found = line;
+    dnsmasq.wait_stderr(&format!("DHCPDECLINE(vs0) {taken} "), SHORT);
+    assert!(
+        !lan.client_addresses().contains(&format!("{taken}/24")),
+        "{:?}",
+        lan.client_addresses()
+    );
+
+    // RFC 2131 3.1: at least ten seconds before the next DISCOVER; then another address.
+    let (_, line) = qinit.wait_nth(Pipe::Stderr, "vc0: bound ", 2, Duration::from_secs(25));
+    let backoff = stamp(&line) - stamp(&found);
+    assert!(
+        (10.0..13.0).contains(&backoff),
+        "next lease {backoff} s after the conflict"
+    );
+    let ip = bound_address(&line);
+    assert_ne!(ip, taken);
+    assert!(
+        (10..=50).contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 99, 40],
+        "{ip}"
+    );
+    assert_eq!(lan.client_addresses(), vec![format!("{ip}/24")]);
+    let out = qinit.stdout();
+    let addresses: Vec<&String> = out.iter().filter(|l| l.starts_with("address ")).collect();
+    assert_eq!(
+        addresses,
+        [&format!("address {taken}/24"), &format!("address {ip}/24")],
+        "{out:?}"
+    );
+    // The new address passes its own probes.
+    qinit.wait_stderr(&format!("no other host uses {ip}"), SHORT * 2);
+    assert_eq!(dnsmasq.count(Pipe::Stderr, "DHCPDECLINE"), 1);
+    let probes = from_mac(&wire.seen(), client_mac)
+        .into_iter()
+        .filter(|s| s.is_probe_for(taken))
+        .count();
+    assert_eq!(probes, 1, "{:#?}", wire.seen());
+}
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn a_rival_claiming_the_address_is_defended_once_then_the_address_is_given_up() {
+    require(true);
+    let lan = Lan::bridged("acddef", 42, 2);
+    let rival = netns::ArpHost::start(&lan.servers[1], netns::SERVER_IF);
+    let client_mac = netns::mac_of(&lan.client, netns::CLIENT_IF);
+    let dir = Scratch::new("acddef");
+    let dnsmasq = dnsmasq(&lan, &dir, &[]);
+    let qinit = qinit_dhcp(&lan, &["--debug"]);
+    let (_, line) = qinit.wait_stderr("vc0: bound ", LEASE_WAIT);
+    let ip = bound_address(&line);
+    qinit.wait_stderr(&format!("no other host uses {ip}"), SHORT * 2);
+    wait_seen(&rival, client_mac, 2, SHORT, |s| s.is_announcement_of(ip));
+
+    // RFC 5227 2.4 (b): a first conflicting ARP is answered with one announcement.
+    let first = Instant::now();
+    rival.send(etherparse::ArpOperation::REQUEST, ip, ip);
+    let defended = wait_seen(&rival, client_mac, 3, SHORT, |s| s.is_announcement_of(ip));
+    assert_between("the defence", first, defended[2].at, 0.0, 0.5);
+    qinit.wait_stderr(&format!("claims {ip}: defended it"), SHORT);
+    assert_eq!(lan.client_addresses(), vec![format!("{ip}/24")]);
+    assert_eq!(qinit.count(Pipe::Stderr, "in use"), 0);
+
+    // A second within DEFEND_INTERVAL (10 s): the address is given up and declined.
+    std::thread::sleep(Duration::from_secs(1));
+    rival.send(etherparse::ArpOperation::REPLY, ip, ip);
+    let (_, line) = qinit.wait_stderr(&format!("{ip} is in use by"), SHORT);
+    assert!(
+        line.contains(&netns::mac_text(rival.mac))
+            && line.contains("a second conflict while defending it"),
+        "{line}"
+    );
+    dnsmasq.wait_stderr(&format!("DHCPDECLINE(vs0) {ip} "), SHORT);
+    assert_eq!(lan.client_addresses(), Vec::<String>::new());
+    // One defence only: no announcement answered the second conflict.
+    std::thread::sleep(Duration::from_millis(300));
+    let announced = from_mac(&rival.seen(), client_mac)
+        .into_iter()
+        .filter(|s| s.is_announcement_of(ip))
+        .count();
+    assert_eq!(announced, 3, "{:#?}", rival.seen());
+}

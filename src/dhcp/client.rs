@@ -524,6 +524,34 @@ impl Client {
         out
     }
 
+    /// Another host uses the leased `address` (RFC 5227 found it): the address is
+    /// removed, a DHCPDECLINE is broadcast from 0.0.0.0 (RFC 2131 4.4.1), and DISCOVER
+    /// starts again after `wait` (at least ten seconds, RFC 2131 3.1). Nothing happens
+    /// if the lease held is no longer for `address`.
+    pub fn decline(&mut self, now: Uptime, address: Ipv4Addr, wait: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.lease().is_none_or(|l| l.address != address) {
+            return out;
+        }
+        if let Some(lease) = lease_in(std::mem::replace(&mut self.state, State::Init)) {
+            let server = lease.server;
+            out.push(Action::Remove(lease));
+            let mut ex = self.new_exchange(now);
+            let req = Request::Decline {
+                requested: address,
+                server,
+            };
+            self.send(req, &mut ex, now, Destination::Broadcast, &mut out);
+            self.refused(
+                "the address was declined",
+                format!("{address} was in use by another host"),
+            );
+            self.state = State::Backoff { until: now + wait };
+            self.changes = self.changes.wrapping_add(1);
+        }
+        out
+    }
+
     /// The xid of the exchange under way, whose replies are awaited; None: none is.
     pub fn current_xid(&self) -> Option<u32> {
         match &self.state {
@@ -1030,6 +1058,51 @@ mod tests {
         assert!(at > t1 && at <= t1 + Duration::from_secs(60));
         let (m, _) = only_send(&c.handle(at, Event::Tick));
         assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+    }
+
+    #[test]
+    fn decline_removes_the_address_broadcasts_and_discovers_after_the_wait() {
+        let (mut c, t0) = bound_client(&[]);
+        let now = t0 + SEC;
+        let other = Ipv4Addr::new(10, 0, 2, 16);
+        assert!(
+            c.decline(now, other, 10 * SEC).is_empty(),
+            "not our address"
+        );
+        assert_eq!(c.state_name(), "bound");
+        let acts = c.decline(now, Ipv4Addr::new(10, 0, 2, 15), 10 * SEC);
+        // Removed before the DECLINE goes, so it leaves from 0.0.0.0.
+        assert!(
+            matches!(acts.first(), Some(Action::Remove(l)) if l.address == Ipv4Addr::new(10, 0, 2, 15)),
+            "{acts:?}"
+        );
+        let (m, to) = only_send(&acts);
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Decline));
+        assert_eq!(to, Destination::Broadcast);
+        assert_eq!(
+            m.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 0, 2, 15)))
+        );
+        assert_eq!(
+            m.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 2, 2)))
+        );
+        assert!(c.lease().is_none());
+        assert_eq!(c.state_name(), "backoff");
+        assert!(
+            c.why_no_lease().unwrap().contains("in use"),
+            "{:?}",
+            c.why_no_lease()
+        );
+        assert_eq!(c.next_wakeup(), Some(now + 10 * SEC));
+        assert!(c.handle(now + 9 * SEC, Event::Tick).is_empty());
+        let (d, _) = only_send(&c.handle(now + 10 * SEC, Event::Tick));
+        assert_eq!(d.opts().msg_type(), Some(MessageType::Discover));
+        // A second decline without a lease does nothing.
+        assert!(
+            c.decline(now + 10 * SEC, Ipv4Addr::new(10, 0, 2, 15), 10 * SEC)
+                .is_empty()
+        );
     }
 
     #[test]

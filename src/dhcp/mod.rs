@@ -1,8 +1,12 @@
 //! The DHCPv4 client, sans I/O apart from its two sockets: `wire` (messages), `options`
 //! (reading them safely), `lease` (what an ACK grants), `client` (the state machine, fed
-//! with time and packets), and `socket` and `raw` (the UDP and packet sockets it needs).
+//! with time and packets), and `socket` and `raw` (the UDP and packet sockets it needs);
+//! `acd` checks that no other host uses the leased address (RFC 5227), over the ARP
+//! socket of `arp_socket`.
 //! It knows nothing of links or files: applying a lease is `net`'s job.
 
+pub mod acd;
+pub mod arp_socket;
 pub mod client;
 pub mod filter;
 pub mod lease;

@@ -47,6 +47,11 @@ pub enum Request {
         ciaddr: Ipv4Addr,
         server: Ipv4Addr,
     },
+    /// The address is in use by another host (RFC 2131 4.4.1): options 50 and 54 only.
+    Decline {
+        requested: Ipv4Addr,
+        server: Ipv4Addr,
+    },
 }
 
 /// A BOOTREQUEST with our chaddr, built from bytes because dhcproto's constructors draw
@@ -72,6 +77,7 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
         Request::Select { .. } | Request::Reboot { .. } => (MessageType::Request, true),
         Request::Renew { .. } => (MessageType::Request, false),
         Request::Release { .. } => (MessageType::Release, false),
+        Request::Decline { .. } => (MessageType::Decline, false),
     };
     if broadcast {
         msg.set_flags(Flags::default().set_broadcast());
@@ -94,13 +100,18 @@ pub fn build(req: Request, xid: u32, secs: u16, id: &ClientId) -> Result<Vec<u8>
             msg.set_ciaddr(ciaddr);
             msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
         }
+        Request::Decline { requested, server } => {
+            opts.insert(DhcpOption::RequestedIpAddress(requested));
+            opts.insert(DhcpOption::ServerIdentifier(server));
+        }
         Request::Discover => {
             if id.rapid_commit {
                 opts.insert(DhcpOption::RapidCommit);
             }
         }
     }
-    if !matches!(req, Request::Release { .. }) {
+    // RFC 2131 table 5: no parameter list, size or host name in a RELEASE or DECLINE.
+    if !matches!(req, Request::Release { .. } | Request::Decline { .. }) {
         let opts = msg.opts_mut();
         opts.insert(DhcpOption::MaxMessageSize(1500));
         opts.insert(DhcpOption::ParameterRequestList(
@@ -316,6 +327,39 @@ pub(crate) mod tests {
             Some(&DhcpOption::ServerIdentifier(server))
         );
         assert_eq!(m.secs(), 3);
+    }
+
+    #[test]
+    fn decline_names_the_address_and_server_and_asks_for_nothing() {
+        let server = Ipv4Addr::new(10, 0, 2, 2);
+        let requested = Ipv4Addr::new(10, 0, 2, 15);
+        let id = ClientId {
+            hostname: Some("vm1".into()),
+            rapid_commit: true,
+            ..id()
+        };
+        let b = build(Request::Decline { requested, server }, XID, 0, &id).unwrap();
+        let m = Message::decode(&mut Decoder::new(&b)).unwrap();
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Decline));
+        assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(m.chaddr(), &MAC);
+        assert_eq!(
+            m.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(requested))
+        );
+        assert_eq!(
+            m.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(server))
+        );
+        // RFC 2131 table 5: MUST NOT for these in a DHCPDECLINE.
+        for code in [
+            OptionCode::ParameterRequestList,
+            OptionCode::MaxMessageSize,
+            OptionCode::Hostname,
+            OptionCode::RapidCommit,
+        ] {
+            assert!(m.opts().get(code).is_none(), "{code:?} in a DECLINE");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The network: links, addresses and routes over netlink, the per-interface DHCP
-//! driver, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
+//! driver and its address conflict detection, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
 //! the plan for each interface, the e1000 PHY wait, and the state files `qinit status`
 //! reads.
 
 pub mod configure;
+pub mod conflict;
 pub mod etc_files;
 pub mod ipv6_hold;
 pub mod link;

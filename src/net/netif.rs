@@ -2,6 +2,7 @@
 //! Both PID 1's event loop and `qinit dhcp` drive it with the same calls.
 
 use crate::clock::Uptime;
+use crate::dhcp::acd::{Conflict, mac_text};
 use crate::dhcp::client::{Action, Client, Event};
 use crate::dhcp::lease::Lease;
 use crate::dhcp::raw::RawReceiver;
@@ -9,6 +10,7 @@ use crate::dhcp::socket::DhcpSocket;
 use crate::dhcp::wire::ClientId;
 use crate::log::ms;
 use crate::net::configure::{self, Publish};
+use crate::net::conflict::ConflictWatch;
 use crate::net::link::{Link, Netlink};
 use crate::{debug, info};
 use std::cell::Cell;
@@ -48,6 +50,8 @@ pub struct NetIf {
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
     primary: DefaultOwner,
+    /// RFC 5227 conflict detection for the applied address.
+    watch: ConflictWatch,
 }
 
 /// Which interface (by index) holds the default route; shared by all interfaces.
@@ -90,7 +94,9 @@ impl NetIf {
         let mut client = Client::new(id, seed(&mac));
         // Notes are only for the debug log: without it a dropped packet formats nothing.
         client.set_notes(crate::log::debug_enabled());
+        let watch = ConflictWatch::new(&link.name, link.index, mac, seed(&mac));
         Ok(NetIf {
+            watch,
             client,
             mac,
             link,
@@ -113,6 +119,7 @@ impl NetIf {
         if let Some(r) = &self.raw {
             fds.push(r.fd());
         }
+        fds.extend(self.watch.fd());
         fds
     }
 
@@ -156,7 +163,10 @@ impl NetIf {
     }
 
     pub fn next_wakeup(&self) -> Option<Uptime> {
-        self.client.next_wakeup()
+        [self.client.next_wakeup(), self.watch.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn carrier(&mut self, nl: &mut Netlink, now: Uptime, up: bool) -> Vec<Outcome> {
@@ -172,9 +182,14 @@ impl NetIf {
             info!("{}: carrier up", self.link.name);
             self.carrier_at = Some(now);
             self.first_sent_at = None;
+            // RFC 5227 2.1: the held address is checked again on the link it came back to.
+            if let Some(a) = self.applied.as_ref().map(|l| l.address) {
+                self.watch.start(now, a);
+            }
             self.drive(nl, now, Event::CarrierUp)
         } else {
             info!("{}: carrier lost", self.link.name);
+            self.watch.stop();
             self.drive(nl, now, Event::CarrierDown)
         }
     }
@@ -210,6 +225,9 @@ impl NetIf {
             }
         }
         self.buf = buf;
+        if let Some(c) = self.watch.readable(now) {
+            out.extend(self.decline(nl, now, c));
+        }
         out
     }
 
@@ -228,7 +246,38 @@ impl NetIf {
     }
 
     pub fn tick(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Outcome> {
-        self.drive(nl, now, Event::Tick)
+        let mut out = Vec::new();
+        if let Some(c) = self.watch.tick(now) {
+            out.extend(self.decline(nl, now, c));
+        }
+        if self.client.next_wakeup().is_some_and(|t| t <= now) {
+            out.extend(self.drive(nl, now, Event::Tick));
+        }
+        out
+    }
+
+    /// Another host uses our address (RFC 5227): DHCPDECLINE, the address removed, and
+    /// DISCOVER again after the back-off, as systemd-networkd does.
+    fn decline(&mut self, nl: &mut Netlink, now: Uptime, c: Conflict) -> Vec<Outcome> {
+        let wait = self.watch.decline_wait();
+        info!(
+            "dhcp {}: {} is in use by {} ({}): declining it, DISCOVER again in {} s",
+            self.link.name,
+            c.address,
+            mac_text(&c.by),
+            if c.probing {
+                "found by probing"
+            } else {
+                "a second conflict while defending it"
+            },
+            wait.as_secs()
+        );
+        let actions = self.client.decline(now, c.address, wait);
+        self.open_raw();
+        self.update_filters();
+        let out = self.run_actions(nl, now, actions);
+        self.write_state(now);
+        out
     }
 
     fn drive(&mut self, nl: &mut Netlink, now: Uptime, event: Event<'_>) -> Vec<Outcome> {
@@ -269,6 +318,7 @@ impl NetIf {
                 Action::Note(n) => debug!("dhcp {}: {n}", self.link.name),
                 Action::Apply(lease) => {
                     self.apply(nl, now, &lease);
+                    self.watch.start(now, lease.address);
                     out.push(Outcome::Bound(Box::new(lease)));
                 }
                 Action::Remove(lease) => {
@@ -280,6 +330,7 @@ impl NetIf {
                         info!("dhcp {}: {e}", self.link.name);
                     }
                     self.applied = None;
+                    self.watch.stop();
                     if self.primary.get() == Some(self.link.index) {
                         self.primary.set(None);
                     }

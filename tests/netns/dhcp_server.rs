@@ -291,7 +291,7 @@ pub struct Server {
 }
 
 /// Moves this thread (only) into network namespace `name`.
-fn enter_netns(name: &str) -> Result<(), String> {
+pub(super) fn enter_netns(name: &str) -> Result<(), String> {
     let f = File::open(format!("/run/netns/{name}")).map_err(|e| format!("netns {name}: {e}"))?;
     // SAFETY: setns(2) on a descriptor we hold open; CLONE_NEWNET affects only the
     // calling thread, which is ours alone.

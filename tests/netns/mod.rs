@@ -2,7 +2,7 @@
 //! creates (and always deletes), dnsmasq as a real server, child processes whose output
 //! is read line by line with deadlines (`process`), and a scripted DHCP server for what
 //! dnsmasq will not do: second-scale leases, NAKs, a second server, hostile replies
-//! (`dhcp_server`).
+//! (`dhcp_server`), and a host that sees and sends ARP (`arp`).
 //!
 //! Traffic stays inside the namespaces made here. The tests are `#[ignore]`d and run by
 //! `./build.sh test`; a missing root, `ip` or `dnsmasq` then fails them.
@@ -16,9 +16,12 @@
     reason = "test bench: a step that fails fails the test"
 )]
 
+mod arp;
 mod dhcp_server;
 mod process;
 
+#[allow(unused_imports, reason = "each suite uses its own part of the bench")]
+pub use arp::{ArpHost, Seen, mac_of, mac_text};
 #[allow(unused_imports, reason = "each suite uses its own part of the bench")]
 pub use dhcp_server::{Answer, Grant, Out, Received, Server, Via, describe, flood};
 pub use process::{Pipe, Proc};
