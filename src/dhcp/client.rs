@@ -120,6 +120,11 @@ fn retransmit_delay(attempt: u32) -> Duration {
     }
 }
 
+/// The first wait for an ACK. The server has just offered, so it is alive and the link
+/// works: a REQUEST is rarely lost, and a busy server (many clients at once) is better
+/// given 2 to 3 s than a second copy after one.
+const REQUEST_FIRST_WAIT: Duration = Duration::from_secs(2);
+
 impl Client {
     pub fn new(id: ClientId, seed: u64) -> Self {
         Client {
@@ -220,6 +225,11 @@ impl Client {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng
+    }
+
+    /// `REQUEST_FIRST_WAIT` plus 0 to 1 s.
+    fn request_first_wait(&mut self) -> Duration {
+        REQUEST_FIRST_WAIT + Duration::from_millis(self.random() % 1001)
     }
 
     /// +-1 s, or 0 to +100 ms on the short first wait.
@@ -614,7 +624,7 @@ impl Client {
                     server: reply.server,
                 };
                 self.send(req, &mut ex, now, Destination::Broadcast, out);
-                ex.retry_at = now + self.jitter(retransmit_delay(0));
+                ex.retry_at = now + self.request_first_wait();
                 ex.attempt = 1;
                 State::Requesting {
                     ex,
@@ -1162,6 +1172,29 @@ mod tests {
         let at = c.next_wakeup().unwrap();
         let (r2, _) = only_send(&c.handle(at, Event::Tick));
         assert_eq!(r2.secs(), d.secs());
+    }
+
+    #[test]
+    fn the_first_request_waits_two_to_three_seconds_for_its_ack() {
+        for seed in 1..50u64 {
+            let mut c = Client::new(
+                ClientId {
+                    mac: MAC,
+                    hostname: None,
+                    rapid_commit: false,
+                },
+                seed,
+            );
+            let t0 = Duration::from_secs(3);
+            let (d, _) = only_send(&c.handle(t0, Event::CarrierUp));
+            let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, &[]))));
+            assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+            let wait = c.next_wakeup().unwrap() - t0;
+            assert!(
+                (2 * SEC..=3 * SEC).contains(&wait),
+                "seed {seed}: the REQUEST is repeated after {wait:?}"
+            );
+        }
     }
 
     #[test]
