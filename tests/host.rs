@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Checks, Guest, Images, Net, TempDir};
@@ -87,31 +86,6 @@ fn check_steps(checks: &mut Checks, log: &str, steps: &[String]) {
     }
 }
 
-/// Runs a host command; returns its exit code and output.
-fn host_output(program: &str, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
-/// A 16 MiB disk image with an empty ext4 filesystem.
-fn ext4_image(dir: &TempDir) -> String {
-    let path = dir.path.join("data.img");
-    std::fs::File::create(&path)
-        .and_then(|f| f.set_len(16 << 20))
-        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-    let path = path.to_string_lossy().into_owned();
-    common::host(&["mkfs.ext4", "-q", "-F", "-L", "qdata", &path]);
-    path
-}
-
 /// `tsc_early_khz=` with the host's TSC frequency: microvm has no timer to calibrate the
 /// TSC against, and under TCG the guest reads the host's (see tests/nics.rs).
 fn tsc_early_khz() -> String {
@@ -167,7 +141,7 @@ fn powerdown_keeps_the_disk(name: &str, machine: &str) {
         "the power button test",
     );
     let dir = TempDir::create(name);
-    let disk = ext4_image(&dir);
+    let disk = common::ext4_image(&dir, "data.img", 16, "qdata");
     let fstab = "/dev/vda /data ext4 defaults 0 2\n";
     let images = common::images_with_files(&images, &dir, &[("etc/fstab", fstab)]);
     let mut checks = Checks::new(name);
@@ -235,11 +209,11 @@ fn powerdown_keeps_the_disk(name: &str, machine: &str) {
     );
     drop(guest);
 
-    let (code, said) = host_output("e2fsck", &["-fn", &disk]);
+    let (code, said) = common::host_output("e2fsck", &["-fn", &disk]);
     checks.check(code == Some(0), || {
         format!("e2fsck -fn should find the disk clean (exit 0), not {code:?}:\n{said}")
     });
-    let (code, said) = host_output("debugfs", &["-R", "cat /f", &disk]);
+    let (code, said) = common::host_output("debugfs", &["-R", "cat /f", &disk]);
     checks.check(
         code == Some(0) && said.contains("written-before-the-button"),
         || format!("the file written before the press should be on the disk:\n{said}"),

@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Checks, Guest, Net, TempDir};
@@ -395,31 +394,6 @@ fn the_shell_is_restarted_after_each_of_fifty_exits() {
     checks.finish();
 }
 
-/// Runs a host command; returns its exit code and output.
-fn host_output(program: &str, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
-/// A disk image of `mib` MiB with an empty ext4 filesystem labelled `label`.
-fn ext4_image(dir: &TempDir, file: &str, mib: u64, label: &str) -> String {
-    let path = dir.path.join(file);
-    std::fs::File::create(&path)
-        .and_then(|f| f.set_len(mib << 20))
-        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-    let path = path.to_string_lossy().into_owned();
-    common::host(&["mkfs.ext4", "-q", "-F", "-L", label, &path]);
-    path
-}
-
 fn virtio_disk(path: &str) -> String {
     format!("file={path},if=virtio,format=raw")
 }
@@ -430,8 +404,8 @@ fn fstab_disk_is_mounted_at_boot_and_clean_after_poweroff() {
     let images = common::images();
     common::require_tools(&["mkfs.ext4", "e2fsck", "cpio", "gzip"], "the ext4 test");
     let dir = TempDir::create("fstab");
-    let data = ext4_image(&dir, "data.img", 32, "qdata");
-    let other = ext4_image(&dir, "other.img", 8, "qlabel");
+    let data = common::ext4_image(&dir, "data.img", 32, "qdata");
+    let other = common::ext4_image(&dir, "other.img", 8, "qlabel");
     let fstab = "\
 # written by tests/shutdown.rs
 /dev/vda        /data           ext4    defaults                        0 2
@@ -529,7 +503,7 @@ tmpfs           /mnt/scratch    tmpfs   nosuid,nodev,size=1m,mode=0700  0 0
     }
 
     for image in [&data, &other] {
-        let (code, said) = host_output("e2fsck", &["-fn", image]);
+        let (code, said) = common::host_output("e2fsck", &["-fn", image]);
         checks.check(code == Some(0), || {
             format!("e2fsck -fn {image} should find it clean (exit 0), not {code:?}:\n{said}")
         });

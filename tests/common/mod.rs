@@ -780,3 +780,28 @@ pub fn zombies(ps: &str) -> Vec<&str> {
         })
         .collect()
 }
+
+/// Runs a host command; returns its exit code and output.
+pub fn host_output(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// A disk image of `mib` MiB with an empty ext4 filesystem labelled `label`.
+pub fn ext4_image(dir: &TempDir, file: &str, mib: u64, label: &str) -> String {
+    let path = dir.path.join(file);
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(mib << 20))
+        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    let path = path.to_string_lossy().into_owned();
+    host(&["mkfs.ext4", "-q", "-F", "-L", label, &path]);
+    path
+}
