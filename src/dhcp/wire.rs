@@ -182,6 +182,12 @@ pub fn parse_reply(buf: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, String>
         return Err(format!("message type {kind:?} is not for a client"));
     }
     let server = opts.server_id.ok_or("no server identifier (option 54)")?;
+    // Renewals go there unicast, and a release: 0.0.0.0 or a broadcast address won't do.
+    if !is_unicast(server) {
+        return Err(format!(
+            "server identifier {server} is not a unicast address"
+        ));
+    }
     let yiaddr = msg.yiaddr();
     if kind != MessageType::Nak && !is_unicast(yiaddr) {
         return Err(format!("yiaddr {yiaddr} is not a unicast address"));
@@ -312,6 +318,23 @@ pub(crate) mod tests {
             let mut b = good.clone();
             mutate(&mut b);
             assert!(parse_reply(&b, XID, &MAC).is_err(), "accepted bad {name}");
+        }
+    }
+
+    // Found by the dhcp_client fuzz target: an ACK naming server 0.0.0.0 made the client
+    // renew by unicast to 0.0.0.0.
+    #[test]
+    fn a_server_identifier_that_is_not_unicast_is_refused() {
+        for server in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [224, 0, 0, 1],
+            [127, 0, 0, 1],
+        ] {
+            let mut b = reply(5, [10, 0, 2, 15], &[]);
+            b[245..249].copy_from_slice(&server);
+            let err = parse_reply(&b, XID, &MAC).unwrap_err();
+            assert!(err.contains("server identifier"), "{server:?}: {err}");
         }
     }
 
