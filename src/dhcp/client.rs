@@ -458,7 +458,8 @@ impl Client {
         out
     }
 
-    fn current_xid(&self) -> Option<u32> {
+    /// The xid a reply must carry now: the running exchange's, if there is one.
+    pub fn current_xid(&self) -> Option<u32> {
         match &self.state {
             State::Selecting(ex)
             | State::Requesting { ex, .. }
