@@ -409,11 +409,10 @@ impl Client {
                 bound_at,
                 mut ex,
             } if now >= ex.retry_at || ended(&lease, bound_at, now) => {
-                if ended(&lease, bound_at, now) {
-                    self.expire(now, lease, out)
-                } else if ex.attempt >= 3 {
-                    // No answer: the lease is still ours until it expires (RFC 2131 3.2).
-                    State::Bound { lease, bound_at }
+                if ex.attempt >= 3 || ended(&lease, bound_at, now) {
+                    // No answer: the lease is still ours until it expires (RFC 2131 3.2),
+                    // on its own timers, which may have passed while the carrier was down.
+                    self.lease_timers(now, lease, bound_at, None, out)
                 } else {
                     let req = Request::Reboot {
                         requested: lease.address,
@@ -1130,6 +1129,42 @@ mod tests {
         let acts = c.handle(t0 + 2 * SEC, Event::Packet(&answer(&m, 5, &[])));
         assert!(acts.iter().any(|a| matches!(a, Action::Apply(_))));
         assert_eq!(c.state_name(), "bound");
+    }
+
+    // Found by the dhcp_client fuzz target: after unanswered INIT-REBOOTs the client
+    // went back to BOUND with T1 already behind it, and kept a lease that had expired
+    // while it retransmitted.
+    #[test]
+    fn unanswered_init_reboot_goes_on_with_the_lease_timers() {
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        // Back after T1 (43200 s), before T2.
+        let back = t0 + Duration::from_secs(50_000);
+        only_send(&c.handle(back, Event::CarrierUp));
+        let mut now = back;
+        while c.state_name() == "init-reboot" {
+            now = c.next_wakeup().unwrap();
+            c.handle(now, Event::Tick);
+        }
+        assert_eq!(c.state_name(), "renewing");
+        assert!(c.next_wakeup().unwrap() > now);
+    }
+
+    #[test]
+    fn a_lease_that_ends_during_init_reboot_is_removed() {
+        let (mut c, t0) = bound_client(&[]);
+        c.handle(t0 + SEC, Event::CarrierDown);
+        let end = t0 + Duration::from_secs(86_400);
+        only_send(&c.handle(end - SEC / 2, Event::CarrierUp));
+        assert_eq!(c.state_name(), "init-reboot");
+        assert_eq!(c.next_wakeup(), Some(end));
+        let acts = c.handle(end, Event::Tick);
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Remove(_))),
+            "{acts:?}"
+        );
+        assert_eq!(c.lease(), None);
+        assert_eq!(c.state_name(), "selecting");
     }
 
     #[test]

@@ -73,6 +73,12 @@ fn fuzzed(d: Duration, random: u32) -> Duration {
     d.saturating_sub(Duration::from_millis(u64::try_from(cut).unwrap_or(0)))
 }
 
+/// Whether a router address can be a next hop: not a broadcast, multicast or loopback
+/// address, which the kernel would refuse or send nowhere.
+fn is_gateway(a: Ipv4Addr) -> bool {
+    !(a.is_broadcast() || a.is_multicast() || a.is_loopback())
+}
+
 /// Builds a lease from an ACK, with T1 and T2 computed without fuzz. Errors name the
 /// value that makes the ACK unusable.
 pub fn from_ack(reply: &Reply) -> Result<Lease, String> {
@@ -110,6 +116,15 @@ pub fn from_ack_fuzzed(reply: &Reply, random: Option<u64>) -> Result<Lease, Stri
     let mut routes: Vec<Route> = match &o.classless_routes {
         Some(r) => r
             .iter()
+            .filter(|&&(dest, prefix_len, gateway)| {
+                let usable = gateway.is_unspecified() || is_gateway(gateway);
+                if !usable {
+                    rejected.push(format!(
+                        "route to {dest}/{prefix_len} via {gateway} (option 121)"
+                    ));
+                }
+                usable
+            })
             .map(|&(dest, prefix_len, gateway)| Route {
                 dest,
                 prefix_len,
@@ -119,7 +134,7 @@ pub fn from_ack_fuzzed(reply: &Reply, random: Option<u64>) -> Result<Lease, Stri
         None => o
             .routers
             .iter()
-            .find(|r| !r.is_unspecified() && !r.is_broadcast())
+            .find(|&&r| !r.is_unspecified() && is_gateway(r))
             .map(|&gateway| {
                 vec![Route {
                     dest: Ipv4Addr::UNSPECIFIED,
@@ -381,6 +396,26 @@ mod tests {
         let l = from_ack_fuzzed(&r, Some(12345)).unwrap();
         assert_eq!(l.t1, Some(Duration::from_secs(100)));
         assert_eq!(l.t2, Some(Duration::from_secs(200)));
+    }
+
+    // Found by the dhcp_reply fuzz target: option 121 gave a default route via
+    // 255.255.255.255, which option 3 already refused.
+    #[test]
+    fn routes_via_broadcast_multicast_or_loopback_are_dropped() {
+        let l = ack(&[
+            121, 18, 0, 255, 255, 255, 255, 8, 10, 224, 0, 0, 1, 16, 10, 1, 10, 0, 2, 9,
+        ])
+        .unwrap();
+        assert_eq!(
+            l.routes,
+            vec![Route {
+                dest: Ipv4Addr::new(10, 1, 0, 0),
+                prefix_len: 16,
+                gateway: Ipv4Addr::new(10, 0, 2, 9),
+            }]
+        );
+        assert_eq!(l.router(), None);
+        assert_eq!(l.rejected.len(), 2, "{:?}", l.rejected);
     }
 
     #[test]

@@ -410,6 +410,23 @@ pub(crate) mod tests {
         }
     }
 
+    // Found by the dhcp_client fuzz target: an ACK naming server 0.0.0.0 made the client
+    // renew by unicast to 0.0.0.0.
+    #[test]
+    fn a_server_identifier_that_is_not_unicast_is_refused() {
+        for server in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [224, 0, 0, 1],
+            [127, 0, 0, 1],
+        ] {
+            let mut b = reply(5, [10, 0, 2, 15], &[]);
+            b[245..249].copy_from_slice(&server);
+            let err = parse_reply(&b, XID, &MAC).unwrap_err();
+            assert!(err.contains("server identifier"), "{server:?}: {err}");
+        }
+    }
+
     #[test]
     fn overload_reads_file_and_sname() {
         // Option 52 = 3; hostname in `file`, domain in `sname`.

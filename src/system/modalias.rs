@@ -153,7 +153,7 @@ fn normalize(s: &str) -> Option<Cow<'_, str>> {
 /// byte. Collating symbols `[.x.]` and `[=x=]` are not supported (no alias uses them).
 /// Iterative: on a mismatch, retry from the last `*` one byte further on, which is
 /// exact because every other token consumes exactly one byte.
-fn fnmatch(pat: &[u8], text: &[u8]) -> bool {
+pub fn fnmatch(pat: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     loop {
