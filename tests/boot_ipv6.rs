@@ -1,0 +1,107 @@
+//! IPv6 on a link with router advertisements: dnsmasq in a network namespace this test
+//! creates, on a tap device qemu opens, with DHCPv4 and stateless RAs (RDNSS and DNSSL).
+//! The guest solicits a router the moment its IPv6 hold ends (after the first lease), so
+//! its SLAAC address comes within seconds, not at dnsmasq's next unsolicited
+//! advertisement. Needs root.
+#![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Checks, Guest, Net, Netns, TempDir};
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
+    let images = common::images();
+    common::require_root("a network namespace with a tap device");
+    common::require_tools(&["dnsmasq"], "the DHCP and RA server");
+    let dir = TempDir::create("ipv6");
+    let netns = Netns::create("ipv6");
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "10.56.0.1/24", "dev", "tap0"]);
+    netns.exec(&["ip", "addr", "add", "fd00:77::1/64", "dev", "tap0", "nodad"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let log = dir.path.join("dnsmasq.log");
+    let mut dnsmasq = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns.name,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+        ])
+        .args([
+            "--port=0",
+            "--no-ping",
+            "--bind-interfaces",
+            "--interface=tap0",
+            "--enable-ra",
+            // Unsolicited advertisements only every 10 minutes: an address within
+            // seconds comes from an answered solicitation.
+            "--ra-param=tap0,600",
+        ])
+        .arg("--dhcp-range=10.56.0.10,10.56.0.50,2m")
+        .arg("--dhcp-range=::,constructor:tap0,ra-stateless,64")
+        .arg("--dhcp-option=option6:dns-server,[fd00:77::1]")
+        .arg("--dhcp-option=option6:domain-search,ra.test")
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path.join("leases").display()
+        ))
+        .arg("--log-dhcp")
+        .arg(format!("--log-facility={}", log.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start dnsmasq: {e}"));
+    // dnsmasq sends its first advertisements when it starts: let them pass before the
+    // guest listens, so that only a solicited one can reach it soon.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let mut guest = Guest::boot(
+        "ipv6",
+        &images,
+        "",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    guest.expect("qinit: dhcp eth0: bound 10.56.0.");
+    let mut checks = Checks::new("ipv6");
+    let solicited = guest.try_expect(
+        "eth0: IPv6 on, router solicitation sent",
+        Duration::from_secs(10),
+    );
+    checks.check(solicited.is_some(), || {
+        format!("no router solicitation after the lease:\n{}", guest.log())
+    });
+    guest.wait_shell();
+    let start = Instant::now();
+    let mut addr = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        addr = guest.run("ip -6 addr show dev eth0 scope global");
+        if addr.contains("inet6 fd00:77::") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checks.check(addr.contains("inet6 fd00:77::"), || {
+        format!("no SLAAC address in fd00:77::/64 within 20 s of the shell:\n{addr}")
+    });
+    let route = guest.run("ip -6 route show default");
+    checks.check(route.contains("via fe80::"), || {
+        format!("no default route from the advertisement:\n{route}")
+    });
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(server_log.contains("RTR-SOLICIT(tap0)"), || {
+        format!("dnsmasq saw no router solicitation:\n{server_log}")
+    });
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
