@@ -45,6 +45,8 @@ fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
             "--ra-param=tap0,600",
         ])
         .arg("--dhcp-range=10.56.0.10,10.56.0.50,2m")
+        .arg("--dhcp-option=option:dns-server,10.56.0.1")
+        .arg("--dhcp-option=option:domain-search,v4.test")
         .arg("--dhcp-range=::,constructor:tap0,ra-stateless,64")
         .arg("--dhcp-option=option6:dns-server,[fd00:77::1]")
         .arg("--dhcp-option=option6:domain-search,ra.test")
@@ -96,10 +98,49 @@ fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
     checks.check(route.contains("via fe80::"), || {
         format!("no default route from the advertisement:\n{route}")
     });
+    // One resolv.conf with both families: IPv4's server and domain first, then the
+    // advertisement's (RDNSS and DNSSL).
+    let mut resolv = String::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        resolv = guest.run("cat /etc/resolv.conf");
+        if resolv.contains("fd00:77::1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let lines: Vec<&str> = resolv.lines().map(str::trim).collect();
+    let servers: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("nameserver"))
+        .collect();
+    checks.check(
+        servers == ["nameserver 10.56.0.1", "nameserver fd00:77::1"]
+            && lines.contains(&"search v4.test ra.test"),
+        || format!("resolv.conf should hold both families' DNS, IPv4's first:\n{resolv}"),
+    );
+    let status = guest.run("qinit status");
+    checks.check(
+        status.contains("ipv6: eth0 fd00:77::") && status.contains("ipv6 dns: fd00:77::1"),
+        || format!("qinit status should show the IPv6 address and DNS:\n{status}"),
+    );
     let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-    checks.check(server_log.contains("RTR-SOLICIT(tap0)"), || {
-        format!("dnsmasq saw no router solicitation:\n{server_log}")
+    // qinit's solicitation carries no link-layer address (its link-local address may
+    // still be optimistic); the kernel's, 1-2 s later, does. Ours must come first.
+    let first = server_log
+        .lines()
+        .find(|l| l.contains("RTR-SOLICIT(tap0)"))
+        .unwrap_or_default();
+    checks.check(first.trim_end().ends_with("RTR-SOLICIT(tap0)"), || {
+        format!("the first router solicitation should be qinit's (no MAC):\n{server_log}")
     });
+    // For the figures: when the lease, the solicitation and the DNS came.
+    for line in guest.log().lines().filter(|l| {
+        l.contains("bound 10.56") || l.contains("IPv6 on") || l.contains("router advertisement")
+    }) {
+        println!("guest: {}", line.trim());
+    }
     drop(guest);
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();

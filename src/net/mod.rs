@@ -12,6 +12,7 @@ pub mod netif;
 pub mod network;
 pub mod phy;
 pub mod plan;
+pub mod ra_events;
 pub mod router_solicit;
 pub mod static_addr;
 pub mod status;
