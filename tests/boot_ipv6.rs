@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use common::{Checks, Guest, Net, Netns, TempDir};
 
-#[test]
-#[ignore = "needs root and qemu: ./build.sh test"]
-fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
-    let images = common::images();
+/// dnsmasq in a new namespace on tap0: DHCPv4 with a server and a domain, stateless RAs
+/// with RDNSS fd00:77::1 and DNSSL ra.test. Returns the namespace, the log file and
+/// the server (kill it at the end).
+fn router(tag: &str) -> (TempDir, Netns, std::path::PathBuf, std::process::Child) {
     common::require_root("a network namespace with a tap device");
     common::require_tools(&["dnsmasq"], "the DHCP and RA server");
-    let dir = TempDir::create("ipv6");
-    let netns = Netns::create("ipv6");
+    let dir = TempDir::create(tag);
+    let netns = Netns::create(tag);
     netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
     netns.exec(&["ip", "addr", "add", "10.56.0.1/24", "dev", "tap0"]);
     netns.exec(&["ip", "addr", "add", "fd00:77::1/64", "dev", "tap0", "nodad"]);
     netns.exec(&["ip", "link", "set", "tap0", "up"]);
     let log = dir.path.join("dnsmasq.log");
-    let mut dnsmasq = Command::new("ip")
+    let dnsmasq = Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -63,6 +63,14 @@ fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
     // guest listens, so that only a solicited one can reach it soon.
     std::thread::sleep(Duration::from_secs(3));
 
+    (dir, netns, log, dnsmasq)
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) = router("ipv6");
     let mut guest = Guest::boot(
         "ipv6",
         &images,
@@ -141,6 +149,52 @@ fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
     }) {
         println!("guest: {}", line.trim());
     }
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn with_ipv6_off_the_guest_keeps_ipv6_disabled_and_only_ipv4_dns() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) = router("ipv6off");
+    let mut guest = Guest::boot(
+        "ipv6off",
+        &images,
+        "qinit.ipv6=off",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    guest.expect("qinit: dhcp eth0: bound 10.56.0.");
+    guest.wait_shell();
+    // Long enough for the kernel's own solicitation and the answer, had IPv6 been on.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut checks = Checks::new("ipv6off");
+    let disabled = guest.run("cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6");
+    checks.check(disabled.lines().any(|l| l.trim() == "1"), || {
+        format!("eth0 should keep IPv6 disabled:\n{disabled}")
+    });
+    let addr = guest.run("ip -6 addr show dev eth0");
+    checks.check(!addr.contains("inet6"), || {
+        format!("eth0 should have no IPv6 address:\n{addr}")
+    });
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(
+        resolv.contains("nameserver 10.56.0.1") && !resolv.contains("fd00:77"),
+        || format!("resolv.conf should hold IPv4's server only:\n{resolv}"),
+    );
+    let guest_log = guest.log();
+    checks.check(!guest_log.contains("router solicitation sent"), || {
+        "no router solicitation with qinit.ipv6=off".to_owned()
+    });
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(!server_log.contains("RTR-SOLICIT"), || {
+        format!("dnsmasq should see no router solicitation:\n{server_log}")
+    });
     drop(guest);
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();

@@ -10,7 +10,7 @@ use crate::dhcp::ra_dns::RaDns;
 use crate::info;
 use crate::net::configure::{self, Publish};
 use crate::net::ipv6_hold::Ipv6Hold;
-use crate::net::link::{Link, LinkChange, LinkEvents, Netlink};
+use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
 use crate::net::plan::{LinkPlan, plan_for};
@@ -51,13 +51,22 @@ impl Network {
         nl: Option<Netlink>,
         events: Option<LinkEvents>,
     ) -> Self {
-        let ra_events = nl.as_ref().and_then(|_| match RaEvents::open() {
-            Ok(r) => Some(r),
-            Err(e) => {
-                info!("no DNS from router advertisements: {e}");
-                None
+        if !cfg.ipv6 {
+            // Interfaces that appear later start with IPv6 disabled too.
+            if let Err(e) = set_ipv6_disabled("default", true) {
+                info!("{e}");
             }
-        });
+        }
+        let ra_events = nl
+            .as_ref()
+            .filter(|_| cfg.ipv6)
+            .and_then(|_| match RaEvents::open() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    info!("no DNS from router advertisements: {e}");
+                    None
+                }
+            });
         Network {
             ra_events,
             ra_dns: Vec::new(),
@@ -111,6 +120,11 @@ impl Network {
         if self.known.contains(&link.index) {
             return;
         }
+        if !self.cfg.ipv6
+            && let Err(e) = set_ipv6_disabled(&link.name, true)
+        {
+            info!("{e}");
+        }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
         if plan != LinkPlan::Off && !self.cfg.phy_wait.is_zero() && phy::should_hold(&link.name) {
@@ -142,8 +156,10 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        self.ipv6_held
-            .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
+        if self.cfg.ipv6 {
+            self.ipv6_held
+                .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
+        }
         if let Err(e) = nl.set_up(&link) {
             info!("{e}");
         }
