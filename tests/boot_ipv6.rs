@@ -188,6 +188,10 @@ fn with_ipv6_off_the_guest_keeps_ipv6_disabled_and_only_ipv4_dns() {
         || format!("resolv.conf should hold IPv4's server only:\n{resolv}"),
     );
     let guest_log = guest.log();
+    // For the figures: the lease with no IPv6 at all, to compare with the test above.
+    for line in guest_log.lines().filter(|l| l.contains("bound 10.56")) {
+        println!("guest: {}", line.trim());
+    }
     checks.check(!guest_log.contains("router solicitation sent"), || {
         "no router solicitation with qinit.ipv6=off".to_owned()
     });
