@@ -52,6 +52,8 @@ pub struct Config {
     pub debug: bool,
     pub shutdown_timeout: Duration,
     pub rapid_commit: bool,
+    /// IPv6 on the network interfaces (`qinit.ipv6=off` keeps it disabled on each).
+    pub ipv6: bool,
     /// Appliance mode: this command instead of the shell.
     pub exec: Option<Vec<String>>,
     pub on_exit: OnExit,
@@ -77,6 +79,7 @@ impl Default for Config {
             debug: false,
             shutdown_timeout: Duration::from_secs(5),
             rapid_commit: false,
+            ipv6: true,
             exec: None,
             on_exit: OnExit::Respawn,
             ip: Vec::new(),
@@ -136,6 +139,9 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.net", Some("off")) => cfg.net = false,
             ("qinit.net", Some("on")) => cfg.net = true,
             ("qinit.net", Some(_)) => errors.push(bad("expected on or off")),
+            ("qinit.ipv6", Some("off")) => cfg.ipv6 = false,
+            ("qinit.ipv6", Some("on")) => cfg.ipv6 = true,
+            ("qinit.ipv6", Some(_)) => errors.push(bad("expected on or off")),
             ("qinit.debug", None) => cfg.debug = true,
             ("qinit.dns", Some(v)) => {
                 let parsed: Result<Vec<std::net::Ipv4Addr>, _> = v
@@ -191,6 +197,15 @@ mod tests {
             vec!["console=ttyS0", "a=b c", "d e=f", "quiet"]
         );
         assert_eq!(crate::config::words::split_words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ipv6_is_on_unless_turned_off() {
+        assert!(parse("console=ttyS0").0.ipv6);
+        assert!(!parse("qinit.ipv6=off").0.ipv6);
+        let (c, e) = parse("qinit.ipv6=off qinit.ipv6=maybe");
+        assert!(!c.ipv6);
+        assert_eq!(e, vec!["qinit.ipv6=maybe: expected on or off".to_string()]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! (reading them safely), `lease` (what an ACK grants), `client` (the state machine, fed
 //! with time and packets), and `socket` and `raw` (the UDP and packet sockets it needs);
 //! `acd` checks that no other host uses the leased address (RFC 5227), over the ARP
-//! socket of `arp_socket`.
+//! socket of `arp_socket`. `ra_dns` reads DNS servers and domains from IPv6 router
+//! advertisements (RFC 8106) and keeps them for their lifetimes.
 //! It knows nothing of links or files: applying a lease is `net`'s job.
 
 pub mod acd;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod filter;
 pub mod lease;
 pub mod options;
+pub mod ra_dns;
 pub mod raw;
 pub mod socket;
 pub mod wire;

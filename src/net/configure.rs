@@ -3,10 +3,12 @@
 //! turns it into system state.
 
 use crate::dhcp::lease::Lease;
-use crate::net::etc_files::{Identity, render_hosts, render_resolv, write_atomic};
+use crate::net::etc_files::{Identity, merge_resolv, render_hosts, render_resolv, write_atomic};
 use crate::net::link::{Link, Netlink};
-use std::net::{IpAddr, Ipv4Addr};
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Where a lease's names go. PID 1 publishes everything; `qinit dhcp` only what it is told.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +21,54 @@ pub struct Publish {
     /// Name servers and search domains from the configuration win over the lease's.
     pub dns: Vec<Ipv4Addr>,
     pub search: Vec<String>,
+    /// Both families' DNS as last published, shared by every clone, so that one
+    /// writer merges them into resolv.conf whichever side changed.
+    pub sources: Rc<RefCell<DnsSources>>,
+}
+
+/// The DNS each family gives: IPv4's from the lease (or configuration) with where it
+/// came from, IPv6's from router advertisements.
+#[derive(Debug, Clone, Default)]
+pub struct DnsSources {
+    pub v4: Option<(Vec<Ipv4Addr>, Vec<String>, String)>,
+    pub v6: (Vec<Ipv6Addr>, Vec<String>),
+}
+
+/// Rewrites resolv.conf from both families, if `publish` writes files.
+fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
+    let Some(dir) = &publish.etc_dir else {
+        return;
+    };
+    let sources = publish.sources.borrow();
+    let (v4, v4_search, v4_source) = sources.v4.clone().unwrap_or_default();
+    let (v6, v6_search) = &sources.v6;
+    let merged = merge_resolv(&v4, &v4_search, v6, v6_search);
+    let source = match (
+        sources.v4.is_some(),
+        !v6.is_empty() || !v6_search.is_empty(),
+    ) {
+        (true, true) => format!("{v4_source} and router advertisements"),
+        (true, false) => v4_source,
+        (false, _) => "router advertisements".to_string(),
+    };
+    for d in &merged.dropped {
+        errors.push(format!(
+            "resolv.conf: {d} left out (over the resolver's limits)"
+        ));
+    }
+    let resolv = dir.join("resolv.conf");
+    let text = render_resolv(&merged.servers, &merged.search, &source);
+    if let Err(e) = write_atomic(&resolv, &text) {
+        errors.push(format!("writing {}: {e}", resolv.display()));
+    }
+}
+
+/// The DNS from router advertisements changed: resolv.conf is rewritten with it.
+pub fn publish_ra(publish: &Publish, servers: Vec<Ipv6Addr>, search: Vec<String>) -> Vec<String> {
+    publish.sources.borrow_mut().v6 = (servers, search);
+    let mut errors = Vec::new();
+    write_resolv(publish, &mut errors);
+    errors
 }
 
 /// `primary`: this lease gives the machine's default route; otherwise only its other
@@ -101,22 +151,20 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
         if let Err(e) = write_atomic(&hosts, &render_hosts(&id)) {
             errors.push(format!("writing {}: {e}", hosts.display()));
         }
-        if let Some(l) = lease {
-            let resolv = dir.join("resolv.conf");
-            let dns = if publish.dns.is_empty() {
-                &l.dns
-            } else {
-                &publish.dns
-            };
-            let search = if publish.search.is_empty() {
-                &l.search
-            } else {
-                &publish.search
-            };
-            if let Err(e) = write_atomic(&resolv, &render_resolv(dns, search, source)) {
-                errors.push(format!("writing {}: {e}", resolv.display()));
-            }
-        }
+    }
+    if let Some(l) = lease {
+        let dns = if publish.dns.is_empty() {
+            &l.dns
+        } else {
+            &publish.dns
+        };
+        let search = if publish.search.is_empty() {
+            &l.search
+        } else {
+            &publish.search
+        };
+        publish.sources.borrow_mut().v4 = Some((dns.clone(), search.clone(), source.to_string()));
+        write_resolv(publish, &mut errors);
     }
     errors
 }

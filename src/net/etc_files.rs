@@ -2,7 +2,7 @@
 //! written whole to a temporary file and renamed, so a reader never sees half a file.
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 /// What the files say about this machine. Every name here was validated by `names`.
@@ -35,11 +35,60 @@ pub fn render_hosts(id: &Identity) -> String {
     out
 }
 
-/// glibc reads at most 3 nameservers; the search list is capped like musl and glibc 2.25-.
-pub fn render_resolv(nameservers: &[Ipv4Addr], search: &[String], source: &str) -> String {
+/// glibc reads at most 3 nameservers and 6 search domains (musl and glibc 2.25-).
+pub const MAX_NAMESERVERS: usize = 3;
+pub const MAX_SEARCH: usize = 6;
+
+/// What resolv.conf says once both families are merged, and what did not fit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolv {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    /// The servers and domains left out over the resolver's limits.
+    pub dropped: Vec<String>,
+}
+
+/// The one merge of IPv4 (DHCP, static or configured) and IPv6 (router advertisement)
+/// DNS: IPv4's first, then IPv6's, each in its own order, no duplicates, within the
+/// resolver's limits. The order is stable: the same inputs give the same file.
+pub fn merge_resolv(
+    v4: &[Ipv4Addr],
+    v4_search: &[String],
+    v6: &[Ipv6Addr],
+    v6_search: &[String],
+) -> Resolv {
+    let mut r = Resolv::default();
+    let all = v4
+        .iter()
+        .map(|a| IpAddr::V4(*a))
+        .chain(v6.iter().map(|a| IpAddr::V6(*a)));
+    for a in all {
+        if r.servers.contains(&a) {
+            continue;
+        }
+        if r.servers.len() < MAX_NAMESERVERS {
+            r.servers.push(a);
+        } else {
+            r.dropped.push(format!("nameserver {a}"));
+        }
+    }
+    for d in v4_search.iter().chain(v6_search) {
+        if r.search.contains(d) {
+            continue;
+        }
+        if r.search.len() < MAX_SEARCH {
+            r.search.push(d.clone());
+        } else {
+            r.dropped.push(format!("search {d}"));
+        }
+    }
+    r
+}
+
+pub fn render_resolv(nameservers: &[IpAddr], search: &[String], source: &str) -> String {
     let mut out = format!("# written by qinit from {source}\n");
     let mut line = String::from("search");
-    for s in search.iter().take(6) {
+    for s in search.iter().take(MAX_SEARCH) {
         if line.len() + 1 + s.len() > 256 {
             break;
         }
@@ -50,7 +99,7 @@ pub fn render_resolv(nameservers: &[Ipv4Addr], search: &[String], source: &str) 
         out.push_str(&line);
         out.push('\n');
     }
-    for ns in nameservers.iter().take(3) {
+    for ns in nameservers.iter().take(MAX_NAMESERVERS) {
         out.push_str(&format!("nameserver {ns}\n"));
     }
     out
@@ -97,7 +146,10 @@ mod tests {
     #[test]
     fn resolv_lists_search_then_nameservers() {
         let r = render_resolv(
-            &[Ipv4Addr::new(10, 0, 2, 3), Ipv4Addr::new(1, 1, 1, 1)],
+            &[
+                IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3)),
+                IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+            ],
             &["corp.test".into(), "example.test".into()],
             "DHCP on eth0",
         );
@@ -109,13 +161,46 @@ mod tests {
 
     #[test]
     fn resolv_caps_nameservers_and_search() {
-        let ns: Vec<Ipv4Addr> = (1..=5).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let ns: Vec<IpAddr> = (1..=5)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)))
+            .collect();
         let search: Vec<String> = (0..10).map(|i| format!("d{i}.test")).collect();
         let r = render_resolv(&ns, &search, "x");
         assert_eq!(r.matches("nameserver").count(), 3);
         assert!(r.contains("d5.test") && !r.contains("d6.test"));
         let r = render_resolv(&[], &[], "x");
         assert!(!r.contains("search"));
+    }
+
+    #[test]
+    fn merge_puts_ipv4_first_drops_duplicates_and_says_what_did_not_fit() {
+        let v4 = [Ipv4Addr::new(10, 0, 2, 3), Ipv4Addr::new(10, 0, 2, 3)];
+        let v6: Vec<Ipv6Addr> = ["fd00::1", "fd00::2", "fd00::3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let s4: Vec<String> = vec!["a.test".into(), "b.test".into()];
+        let s6: Vec<String> = (0..6)
+            .map(|i| format!("{}.test", (b'a' + i) as char))
+            .collect();
+        let r = merge_resolv(&v4, &s4, &v6, &s6);
+        assert_eq!(
+            r.servers,
+            vec![IpAddr::V4(v4[0]), IpAddr::V6(v6[0]), IpAddr::V6(v6[1])]
+        );
+        assert_eq!(
+            r.search,
+            vec!["a.test", "b.test", "c.test", "d.test", "e.test", "f.test"]
+        );
+        assert_eq!(r.dropped, vec!["nameserver fd00::3".to_string()]);
+        // The same inputs in the same order: the same result.
+        assert_eq!(merge_resolv(&v4, &s4, &v6, &s6), r);
+        // Only IPv6.
+        let r = merge_resolv(&[], &[], &v6[..1], &s6[..1]);
+        assert_eq!(
+            render_resolv(&r.servers, &r.search, "RA"),
+            "# written by qinit from RA\nsearch a.test\nnameserver fd00::1\n"
+        );
     }
 
     #[test]

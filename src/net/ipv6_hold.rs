@@ -3,11 +3,14 @@
 //! and qemu's e1000 then refuses every frame for a second, the OFFER among them. Held
 //! back, the lease comes milliseconds after carrier; IPv6 starts right after it (or when
 //! the foreground program starts without one, or, for an interface that came later, when
-//! its DHCP timeout ends without one: IPv6 is never held for good).
+//! its DHCP timeout ends without one: IPv6 is never held for good). When the hold ends,
+//! a router solicitation goes out at once (`router_solicit`), so the router's
+//! advertisement, and with it SLAAC and its DNS, come without the kernel's 1-2 s delay.
 
 use crate::clock::Uptime;
 use crate::info;
 use crate::net::link::set_ipv6_disabled;
+use crate::net::router_solicit;
 
 #[derive(Debug, Default)]
 pub struct Ipv6Hold {
@@ -20,6 +23,7 @@ impl Ipv6Hold {
     /// kernel without IPv6 for it is left alone.
     pub fn hold(&mut self, name: &str, until: Uptime) {
         if set_ipv6_disabled(name, true).is_ok() {
+            router_solicit::allow_optimistic(name);
             self.held.push((name.to_string(), until));
         }
     }
@@ -56,6 +60,14 @@ impl Ipv6Hold {
         for (name, _) in now_free {
             if let Err(e) = set_ipv6_disabled(&name, false) {
                 info!("{e}");
+                continue;
+            }
+            let sent = nix::net::if_::if_nametoindex(name.as_str())
+                .map_err(|e| format!("{name}: router solicitation: no index: {e}"))
+                .and_then(|index| router_solicit::solicit(&name, index));
+            match sent {
+                Ok(()) => info!("{name}: IPv6 on, router solicitation sent"),
+                Err(e) => info!("{e}"),
             }
         }
     }

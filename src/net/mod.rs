@@ -1,6 +1,6 @@
 //! The network: links, addresses and routes over netlink, the per-interface DHCP
 //! driver and its address conflict detection, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
-//! the plan for each interface, the e1000 PHY wait, and the state files `qinit status`
+//! the plan for each interface, the e1000 PHY wait, the router solicitation when IPv6 starts, and the state files `qinit status`
 //! reads.
 
 pub mod configure;
@@ -12,5 +12,7 @@ pub mod netif;
 pub mod network;
 pub mod phy;
 pub mod plan;
+pub mod ra_events;
+pub mod router_solicit;
 pub mod static_addr;
 pub mod status;

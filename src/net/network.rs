@@ -6,13 +6,15 @@
 use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::Config;
 use crate::dhcp::lease::Lease;
+use crate::dhcp::ra_dns::RaDns;
 use crate::info;
 use crate::net::configure::{self, Publish};
 use crate::net::ipv6_hold::Ipv6Hold;
-use crate::net::link::{Link, LinkChange, LinkEvents, Netlink};
+use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
 use crate::net::plan::{LinkPlan, plan_for};
+use crate::net::ra_events::RaEvents;
 use crate::net::{static_addr, status};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::BorrowedFd;
@@ -30,6 +32,9 @@ pub struct Network {
     /// Every interface already planned (by index), down ones included.
     known: Vec<u32>,
     ipv6_held: Ipv6Hold,
+    /// Router advertisements' DNS options, and what each interface's still say.
+    ra_events: Option<RaEvents>,
+    ra_dns: Vec<(u32, RaDns)>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -46,7 +51,25 @@ impl Network {
         nl: Option<Netlink>,
         events: Option<LinkEvents>,
     ) -> Self {
+        if !cfg.ipv6 {
+            // Interfaces that appear later start with IPv6 disabled too.
+            if let Err(e) = set_ipv6_disabled("default", true) {
+                info!("{e}");
+            }
+        }
+        let ra_events = nl
+            .as_ref()
+            .filter(|_| cfg.ipv6)
+            .and_then(|_| match RaEvents::open() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    info!("no DNS from router advertisements: {e}");
+                    None
+                }
+            });
         Network {
+            ra_events,
+            ra_dns: Vec::new(),
             cfg: cfg.clone(),
             nl,
             events,
@@ -97,6 +120,11 @@ impl Network {
         if self.known.contains(&link.index) {
             return;
         }
+        if !self.cfg.ipv6
+            && let Err(e) = set_ipv6_disabled(&link.name, true)
+        {
+            info!("{e}");
+        }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
         if plan != LinkPlan::Off && !self.cfg.phy_wait.is_zero() && phy::should_hold(&link.name) {
@@ -128,8 +156,10 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        self.ipv6_held
-            .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
+        if self.cfg.ipv6 {
+            self.ipv6_held
+                .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
+        }
         if let Err(e) = nl.set_up(&link) {
             info!("{e}");
         }
@@ -204,6 +234,9 @@ impl Network {
         if let Some(t) = self.ipv6_held.next_deadline() {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        for t in self.ra_dns.iter().filter_map(|(_, d)| d.next_expiry()) {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         wake
     }
 
@@ -211,6 +244,13 @@ impl Network {
     /// the DHCP timers.
     pub fn tick(&mut self, now: Uptime) {
         self.ipv6_held.release_expired(now);
+        let mut expired = false;
+        for (_, d) in &mut self.ra_dns {
+            expired |= d.expire(now);
+        }
+        if expired {
+            self.publish_ra_dns();
+        }
         if !self.phy_held.is_empty() {
             let (ready, linked) = self.phy_held.release(now, self.cfg.phy_wait);
             if linked {
@@ -237,6 +277,9 @@ impl Network {
         if let Some(e) = &self.events {
             fds.push(e.fd());
         }
+        if let Some(r) = &self.ra_events {
+            fds.push(r.fd());
+        }
         for n in &self.netifs {
             fds.extend(n.fds());
         }
@@ -248,6 +291,10 @@ impl Network {
     pub fn readable(&mut self, ready: &[bool], now: Uptime) {
         let mut ready = ready.iter().copied();
         let link_ready = self.events.is_some() && ready.next().unwrap_or(false);
+        let ra_ready = self.ra_events.is_some() && ready.next().unwrap_or(false);
+        if ra_ready {
+            self.ra_readable(now);
+        }
         let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
         let mut new_links = Vec::new();
         let mut removed = Vec::new();
@@ -303,6 +350,91 @@ impl Network {
         }
     }
 
+    /// Takes in the DNS options of the advertisements waiting; resolv.conf is rewritten
+    /// when what is valid changed.
+    fn ra_readable(&mut self, now: Uptime) {
+        let adverts = self
+            .ra_events
+            .as_ref()
+            .map(|r| r.read())
+            .unwrap_or_default();
+        let mut changed = false;
+        for (index, advert) in adverts {
+            let name = self
+                .nl
+                .as_mut()
+                .and_then(|nl| nl.links().ok())
+                .and_then(|ls| ls.into_iter().find(|l| l.index == index))
+                .map_or_else(|| format!("interface {index}"), |l| l.name);
+            for r in &advert.refused {
+                info!("{name}: router advertisement: {r}");
+            }
+            if advert.servers.is_empty() && advert.domains.is_empty() {
+                continue;
+            }
+            let pos = match self.ra_dns.iter().position(|(i, _)| *i == index) {
+                Some(p) => p,
+                None => {
+                    self.ra_dns.push((index, RaDns::default()));
+                    self.ra_dns.len() - 1
+                }
+            };
+            let Some((_, dns)) = self.ra_dns.get_mut(pos) else {
+                continue;
+            };
+            let before = dns.clone();
+            let dropped = dns.update(now, &advert);
+            if dropped > 0 {
+                info!(
+                    "{name}: router advertisement: {dropped} DNS servers or domains over the limit of {} each, dropped",
+                    crate::dhcp::ra_dns::MAX_SERVERS
+                );
+            }
+            let names = |d: &RaDns| {
+                (
+                    d.servers.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+                    d.domains.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                )
+            };
+            if names(&before) != names(dns) {
+                let (servers, domains) = names(dns);
+                let servers: Vec<String> = servers.iter().map(|a| a.to_string()).collect();
+                info!(
+                    "{name}: DNS from router advertisement: servers [{}], search [{}]",
+                    servers.join(" "),
+                    domains.join(" ")
+                );
+                changed = true;
+            }
+        }
+        if changed {
+            self.publish_ra_dns();
+        }
+    }
+
+    /// Writes the DNS that router advertisements give, all interfaces together, into
+    /// resolv.conf beside IPv4's, and into the state file `qinit status` reads.
+    fn publish_ra_dns(&mut self) {
+        let mut servers = Vec::new();
+        let mut domains = Vec::new();
+        for (_, d) in &self.ra_dns {
+            for (a, _) in &d.servers {
+                if !servers.contains(a) {
+                    servers.push(*a);
+                }
+            }
+            for (n, _) in &d.domains {
+                if !domains.contains(n) {
+                    domains.push(n.clone());
+                }
+            }
+        }
+        status::write_ra_dns(&servers, &domains);
+        for e in configure::publish_ra(&self.publish, servers, domains) {
+            info!("{e}");
+        }
+    }
+
     /// A link went away: its DHCP client, timers, holds and state file go with it, and
     /// it no longer names the machine. Should it come back, it is planned again.
     fn remove_interface(&mut self, link: &Link) {
@@ -311,6 +443,11 @@ impl Network {
         self.statics.retain(|(l, _)| l.index != link.index);
         self.phy_held.forget(link.index);
         self.ipv6_held.forget(&link.name);
+        let had_ra_dns = self.ra_dns.iter().any(|(i, _)| *i == link.index);
+        self.ra_dns.retain(|(i, _)| *i != link.index);
+        if had_ra_dns {
+            self.publish_ra_dns();
+        }
         self.known.retain(|&i| i != link.index);
         if self.default_owner.get() == Some(link.index) {
             self.default_owner.set(None);

@@ -1,5 +1,7 @@
 //! The lease state file under /run/qinit and `qinit status`, which reads it. The file is
-//! key=value lines, written atomically by whoever holds the lease.
+//! key=value lines, written atomically by whoever holds the lease. IPv6: the DNS that
+//! router advertisements give is in /run/qinit/ipv6-dns; the addresses are read from
+//! the kernel (/proc/net/if_inet6).
 
 use crate::dhcp::lease::Lease;
 use std::time::Duration;
@@ -77,7 +79,51 @@ pub fn describe(file: &str, now: Duration) -> String {
     out
 }
 
-/// `qinit status`: every interface's state file.
+/// Where PID 1 writes the DNS from router advertisements.
+pub const RA_DNS_FILE: &str = "/run/qinit/ipv6-dns";
+
+/// Writes the DNS from router advertisements for `qinit status`; a failure only costs
+/// the status line.
+pub fn write_ra_dns(servers: &[std::net::Ipv6Addr], domains: &[String]) {
+    let servers: Vec<String> = servers.iter().map(|a| a.to_string()).collect();
+    let text = format!(
+        "ipv6 dns={}\nipv6 search={}\n",
+        servers.join(" "),
+        domains.join(" ")
+    );
+    let _ = std::fs::create_dir_all(STATE_DIR);
+    let _ = crate::net::etc_files::write_atomic(std::path::Path::new(RA_DNS_FILE), &text);
+}
+
+/// The global and unique-local IPv6 addresses in a /proc/net/if_inet6 text, as
+/// (interface, address/prefix).
+pub fn ipv6_addresses(if_inet6: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in if_inet6.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(hex), Some(plen), Some(scope), Some(name)) =
+            (f.first(), f.get(2), f.get(3), f.get(5))
+        else {
+            continue;
+        };
+        if *scope != "00" || hex.len() != 32 {
+            continue;
+        }
+        let Ok(bits) = u128::from_str_radix(hex, 16) else {
+            continue;
+        };
+        let Ok(plen) = u8::from_str_radix(plen, 16) else {
+            continue;
+        };
+        out.push((
+            (*name).to_string(),
+            format!("{}/{plen}", std::net::Ipv6Addr::from(bits)),
+        ));
+    }
+    out
+}
+
+/// `qinit status`: every interface's state file, then IPv6.
 pub fn main() -> i32 {
     let Ok(dir) = std::fs::read_dir(STATE_DIR) else {
         eprintln!("qinit status: no state in {STATE_DIR} (is qinit running as PID 1?)");
@@ -98,6 +144,17 @@ pub fn main() -> i32 {
             println!();
         }
     }
+    let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    for (iface, addr) in ipv6_addresses(&v6) {
+        println!("{:>9}: {iface} {addr}", "ipv6");
+    }
+    if let Ok(text) = std::fs::read_to_string(RA_DNS_FILE) {
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                println!("{k:>9}: {v}");
+            }
+        }
+    }
     0
 }
 
@@ -106,6 +163,21 @@ mod tests {
     use super::*;
     use crate::dhcp::lease::Route;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn ipv6_addresses_are_the_global_ones() {
+        let text = "fd007700000000005054fffe123456 02 40 00 00     eth0\n\
+                    fd007700000000005054fffe12345601 02 40 00 00     eth0\n\
+                    fe800000000000005054fffe12345601 02 40 20 80     eth0\n\
+                    00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert_eq!(
+            ipv6_addresses(text),
+            vec![(
+                "eth0".to_string(),
+                "fd00:7700::5054:fffe:1234:5601/64".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn state_file_round_trip_shows_time_left() {

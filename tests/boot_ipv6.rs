@@ -1,0 +1,206 @@
+//! IPv6 on a link with router advertisements: dnsmasq in a network namespace this test
+//! creates, on a tap device qemu opens, with DHCPv4 and stateless RAs (RDNSS and DNSSL).
+//! The guest solicits a router the moment its IPv6 hold ends (after the first lease), so
+//! its SLAAC address comes within seconds, not at dnsmasq's next unsolicited
+//! advertisement. Needs root.
+#![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Checks, Guest, Net, Netns, TempDir};
+
+/// dnsmasq in a new namespace on tap0: DHCPv4 with a server and a domain, stateless RAs
+/// with RDNSS fd00:77::1 and DNSSL ra.test. Returns the namespace, the log file and
+/// the server (kill it at the end).
+fn router(tag: &str) -> (TempDir, Netns, std::path::PathBuf, std::process::Child) {
+    common::require_root("a network namespace with a tap device");
+    common::require_tools(&["dnsmasq"], "the DHCP and RA server");
+    let dir = TempDir::create(tag);
+    let netns = Netns::create(tag);
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "10.56.0.1/24", "dev", "tap0"]);
+    netns.exec(&["ip", "addr", "add", "fd00:77::1/64", "dev", "tap0", "nodad"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let log = dir.path.join("dnsmasq.log");
+    let dnsmasq = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns.name,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+        ])
+        .args([
+            "--port=0",
+            "--no-ping",
+            "--bind-interfaces",
+            "--interface=tap0",
+            "--enable-ra",
+            // Unsolicited advertisements only every 10 minutes: an address within
+            // seconds comes from an answered solicitation.
+            "--ra-param=tap0,600",
+        ])
+        .arg("--dhcp-range=10.56.0.10,10.56.0.50,2m")
+        .arg("--dhcp-option=option:dns-server,10.56.0.1")
+        .arg("--dhcp-option=option:domain-search,v4.test")
+        .arg("--dhcp-range=::,constructor:tap0,ra-stateless,64")
+        .arg("--dhcp-option=option6:dns-server,[fd00:77::1]")
+        .arg("--dhcp-option=option6:domain-search,ra.test")
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path.join("leases").display()
+        ))
+        .arg("--log-dhcp")
+        .arg(format!("--log-facility={}", log.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start dnsmasq: {e}"));
+    // dnsmasq sends its first advertisements when it starts: let them pass before the
+    // guest listens, so that only a solicited one can reach it soon.
+    std::thread::sleep(Duration::from_secs(3));
+
+    (dir, netns, log, dnsmasq)
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) = router("ipv6");
+    let mut guest = Guest::boot(
+        "ipv6",
+        &images,
+        "",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    guest.expect("qinit: dhcp eth0: bound 10.56.0.");
+    let mut checks = Checks::new("ipv6");
+    let solicited = guest.try_expect(
+        "eth0: IPv6 on, router solicitation sent",
+        Duration::from_secs(10),
+    );
+    checks.check(solicited.is_some(), || {
+        format!("no router solicitation after the lease:\n{}", guest.log())
+    });
+    guest.wait_shell();
+    let start = Instant::now();
+    let mut addr = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        addr = guest.run("ip -6 addr show dev eth0 scope global");
+        if addr.contains("inet6 fd00:77::") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checks.check(addr.contains("inet6 fd00:77::"), || {
+        format!("no SLAAC address in fd00:77::/64 within 20 s of the shell:\n{addr}")
+    });
+    let route = guest.run("ip -6 route show default");
+    checks.check(route.contains("via fe80::"), || {
+        format!("no default route from the advertisement:\n{route}")
+    });
+    // One resolv.conf with both families: IPv4's server and domain first, then the
+    // advertisement's (RDNSS and DNSSL).
+    let mut resolv = String::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        resolv = guest.run("cat /etc/resolv.conf");
+        if resolv.contains("fd00:77::1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let lines: Vec<&str> = resolv.lines().map(str::trim).collect();
+    let servers: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("nameserver"))
+        .collect();
+    checks.check(
+        servers == ["nameserver 10.56.0.1", "nameserver fd00:77::1"]
+            && lines.contains(&"search v4.test ra.test"),
+        || format!("resolv.conf should hold both families' DNS, IPv4's first:\n{resolv}"),
+    );
+    let status = guest.run("qinit status");
+    checks.check(
+        status.contains("ipv6: eth0 fd00:77::") && status.contains("ipv6 dns: fd00:77::1"),
+        || format!("qinit status should show the IPv6 address and DNS:\n{status}"),
+    );
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    // qinit's solicitation carries no link-layer address (its link-local address may
+    // still be optimistic); the kernel's, 1-2 s later, does. Ours must come first.
+    let first = server_log
+        .lines()
+        .find(|l| l.contains("RTR-SOLICIT(tap0)"))
+        .unwrap_or_default();
+    checks.check(first.trim_end().ends_with("RTR-SOLICIT(tap0)"), || {
+        format!("the first router solicitation should be qinit's (no MAC):\n{server_log}")
+    });
+    // For the figures: when the lease, the solicitation and the DNS came.
+    for line in guest.log().lines().filter(|l| {
+        l.contains("bound 10.56") || l.contains("IPv6 on") || l.contains("router advertisement")
+    }) {
+        println!("guest: {}", line.trim());
+    }
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn with_ipv6_off_the_guest_keeps_ipv6_disabled_and_only_ipv4_dns() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) = router("ipv6off");
+    let mut guest = Guest::boot(
+        "ipv6off",
+        &images,
+        "qinit.ipv6=off",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    guest.expect("qinit: dhcp eth0: bound 10.56.0.");
+    guest.wait_shell();
+    // Long enough for the kernel's own solicitation and the answer, had IPv6 been on.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut checks = Checks::new("ipv6off");
+    let disabled = guest.run("cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6");
+    checks.check(disabled.lines().any(|l| l.trim() == "1"), || {
+        format!("eth0 should keep IPv6 disabled:\n{disabled}")
+    });
+    let addr = guest.run("ip -6 addr show dev eth0");
+    checks.check(!addr.contains("inet6"), || {
+        format!("eth0 should have no IPv6 address:\n{addr}")
+    });
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(
+        resolv.contains("nameserver 10.56.0.1") && !resolv.contains("fd00:77"),
+        || format!("resolv.conf should hold IPv4's server only:\n{resolv}"),
+    );
+    let guest_log = guest.log();
+    // For the figures: the lease with no IPv6 at all, to compare with the test above.
+    for line in guest_log.lines().filter(|l| l.contains("bound 10.56")) {
+        println!("guest: {}", line.trim());
+    }
+    checks.check(!guest_log.contains("router solicitation sent"), || {
+        "no router solicitation with qinit.ipv6=off".to_owned()
+    });
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(!server_log.contains("RTR-SOLICIT"), || {
+        format!("dnsmasq should see no router solicitation:\n{server_log}")
+    });
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
