@@ -19,6 +19,9 @@ pub struct Publish {
     /// Name servers and search domains from the configuration win over the lease's.
     pub dns: Vec<Ipv4Addr>,
     pub search: Vec<String>,
+    /// `rd.peerdns=0`: without configured name servers, resolv.conf gets none rather
+    /// than the lease's.
+    pub ignore_peer_dns: bool,
 }
 
 /// `primary`: this lease gives the machine's default route; otherwise only its other
@@ -87,6 +90,18 @@ pub fn identity(publish: &Publish, lease: Option<&Lease>) -> Identity {
     }
 }
 
+/// The name servers resolv.conf lists: the configured ones (`qinit.dns`, `nameserver=`)
+/// win over the lease's; with `rd.peerdns=0` the lease's are never used.
+pub fn name_servers<'a>(publish: &'a Publish, lease: &'a Lease) -> &'a [Ipv4Addr] {
+    if !publish.dns.is_empty() {
+        &publish.dns
+    } else if publish.ignore_peer_dns {
+        &[]
+    } else {
+        &lease.dns
+    }
+}
+
 /// Sets the host name and writes hosts and resolv.conf as `publish` says.
 pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<String> {
     let mut errors = Vec::new();
@@ -103,11 +118,7 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
         }
         if let Some(l) = lease {
             let resolv = dir.join("resolv.conf");
-            let dns = if publish.dns.is_empty() {
-                &l.dns
-            } else {
-                &publish.dns
-            };
+            let dns = name_servers(publish, l);
             let search = if publish.search.is_empty() {
                 &l.search
             } else {
@@ -119,4 +130,28 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_servers_win_and_peerdns_0_drops_the_leases() {
+        let ns = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let ip = crate::config::ip::parse_ip("10.0.2.50:::24::eth0:off:10.0.2.3").unwrap();
+        let crate::net::plan::LinkPlan::Static(lease) =
+            crate::net::plan::plan_for("eth0", 0, &[ip], &[])
+        else {
+            panic!("not static")
+        };
+        let mut p = Publish::default();
+        assert_eq!(name_servers(&p, &lease), [ns("10.0.2.3")]);
+        p.ignore_peer_dns = true;
+        assert!(name_servers(&p, &lease).is_empty());
+        p.dns = vec![ns("10.1.2.3")];
+        assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
+        p.ignore_peer_dns = false;
+        assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
+    }
 }

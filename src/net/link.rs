@@ -159,6 +159,32 @@ impl Netlink {
             .map_err(|e| format!("setting MTU {mtu} on {}: {e}", link.name))
     }
 
+    /// Sets the link's hardware address; most drivers want the link down.
+    pub fn set_mac(&mut self, link: &Link, mac: [u8; 6]) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "setting MAC {} on {}: {e}",
+                    crate::dhcp::acd::mac_text(&mac),
+                    link.name
+                )
+            })
+    }
+
+    /// Renames the link; the kernel refuses while it is up (EBUSY).
+    pub fn rename(&mut self, link: &Link, name: &str) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("renaming {} to {name}: {e}", link.name))
+    }
+
     fn address_message(link: &Link, addr: IpAddr, prefix_len: u8) -> AddressMessage {
         let mut msg = AddressMessage::default();
         msg.header.family = match addr {

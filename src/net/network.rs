@@ -12,7 +12,9 @@ use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
-use crate::net::plan::{LinkPlan, plan_for};
+use crate::net::plan::{
+    LinkPlan, LinkSettings, lease_with_routes, new_name, plan_for, settings_for,
+};
 use crate::net::{static_addr, status};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::BorrowedFd;
@@ -93,9 +95,22 @@ impl Network {
 
     /// Configures `link` as the plan says (DHCP, a static address, or nothing): at boot
     /// for every Ethernet interface, and later for one that appears (hotplug).
-    pub fn add_interface(&mut self, link: Link) {
+    pub fn add_interface(&mut self, mut link: Link) {
         if self.known.contains(&link.index) {
             return;
+        }
+        // ifname=: renamed while still down (the kernel refuses to rename an up link),
+        // before its name picks its plan.
+        if let Some(name) = new_name(&link.name, link.mac, &self.cfg.ifnames).map(str::to_owned)
+            && let Some(nl) = self.nl.as_mut()
+        {
+            match nl.rename(&link, &name) {
+                Ok(()) => {
+                    info!("{}: renamed {name} (ifname=)", link.name);
+                    link.name = name;
+                }
+                Err(e) => info!("ifname={name}: {e}"),
+            }
         }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);
@@ -111,20 +126,46 @@ impl Network {
         self.carry_out(link, plan);
     }
 
-    fn carry_out(&mut self, link: Link, plan: LinkPlan) {
+    fn carry_out(&mut self, mut link: Link, plan: LinkPlan) {
+        let settings = settings_for(&link.name, &self.cfg.ip, &self.cfg.routes);
+        if plan != LinkPlan::Off
+            && let Some(nl) = self.nl.as_mut()
+        {
+            // Before the link comes up: most drivers refuse a new MAC on an up link.
+            if let Some(mac) = settings.mac {
+                match nl.set_mac(&link, mac) {
+                    Ok(()) => {
+                        info!(
+                            "{}: MAC {} (ip=)",
+                            link.name,
+                            crate::dhcp::acd::mac_text(&mac)
+                        );
+                        link.mac = Some(mac);
+                    }
+                    Err(e) => info!("{e}"),
+                }
+            }
+            if let Some(mtu) = settings.mtu {
+                match nl.set_mtu(&link, mtu) {
+                    Ok(()) => info!("{}: MTU {mtu} (ip=)", link.name),
+                    Err(e) => info!("{e}"),
+                }
+            }
+        }
         match plan {
             LinkPlan::Off => info!("{}: left down (ip=)", link.name),
-            LinkPlan::Dhcp => self.start_dhcp(link),
+            LinkPlan::Dhcp => self.start_dhcp(link, settings),
             LinkPlan::Static(lease) => {
+                let lease = lease_with_routes(&lease, &link.name, &settings);
                 if let Some(nl) = self.nl.as_mut() {
                     static_addr::apply(nl, &link, &lease, &self.default_owner, &self.publish);
-                    self.statics.push((link, *lease));
+                    self.statics.push((link, lease));
                 }
             }
         }
     }
 
-    fn start_dhcp(&mut self, link: Link) {
+    fn start_dhcp(&mut self, link: Link, settings: LinkSettings) {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
@@ -147,6 +188,7 @@ impl Network {
             DefaultOwner::clone(&self.default_owner),
         ) {
             Ok(mut n) => {
+                n.set_settings(settings);
                 // The carrier may already be up, its event already read: ask once.
                 if let Ok(l) = nl.link(&name)
                     && l.carrier

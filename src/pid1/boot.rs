@@ -154,6 +154,7 @@ pub fn boot() -> ! {
         hostname_override: cfg.hostname.clone(),
         dns: cfg.dns.clone(),
         search: cfg.search.clone(),
+        ignore_peer_dns: !cfg.peer_dns,
     };
     step(&mut tl, "host name", || {
         ((), crate::net::configure::publish(&publish, None, ""))
