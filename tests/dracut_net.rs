@@ -1,0 +1,112 @@
+//! dracut's network keys end to end (issue 18): `ip=` with an MTU and a MAC address,
+//! `nameserver=`, `rd.route=`, `rd.peerdns=` and `ifname=`, each checked on a real boot
+//! under TCG on qemu's user network (the guest talks only to 10.0.2.x).
+#![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
+
+mod common;
+
+use common::{Checks, Guest, Net};
+
+/// qemu's MAC address for the first NIC when none is given (the harness gives none).
+const QEMU_MAC: &str = "52:54:00:12:34:56";
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn static_ip_with_mtu_and_mac_plus_nameserver_and_routes() {
+    let images = common::images();
+    let mut guest = Guest::boot(
+        "dracut-static",
+        &images,
+        "ip=10.0.2.50::10.0.2.2:255.255.255.0:h:eth0:none:1400:52:54:00:aa:bb:cc \
+         nameserver=10.0.2.3 nameserver=10.0.2.4 rd.route=10.9.0.0/16:10.0.2.2 \
+         rd.route=10.8.1.1/16:10.0.2.2:eth0 rd.route=10.7.0.0/16:192.168.9.1 \
+         rd.route=10.6.0.0/99:10.0.2.2",
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-static");
+    let link = guest.run("ip link show eth0");
+    checks.check(link.contains("mtu 1400 "), || {
+        format!("eth0 should have MTU 1400:\n{link}")
+    });
+    checks.check(link.contains("link/ether 52:54:00:aa:bb:cc"), || {
+        format!("eth0 should have MAC 52:54:00:aa:bb:cc:\n{link}")
+    });
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(
+        resolv.contains("nameserver 10.0.2.3") && resolv.contains("nameserver 10.0.2.4"),
+        || format!("resolv.conf should hold both nameserver= servers:\n{resolv}"),
+    );
+    let routes = guest.run("ip route");
+    for want in [
+        "default via 10.0.2.2 dev eth0",
+        "10.9.0.0/16 via 10.0.2.2 dev eth0",
+        "10.8.0.0/16 via 10.0.2.2 dev eth0",
+    ] {
+        checks.check(routes.contains(want), || {
+            format!("ip route should have '{want}':\n{routes}")
+        });
+    }
+    checks.check(!routes.contains("10.7.0.0"), || {
+        format!("a route whose gateway is on no link should not be added:\n{routes}")
+    });
+    // The guest, with its new MAC and MTU, still reaches the gateway.
+    let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2:\n{ping}")
+    });
+    let log = guest.log();
+    checks.check(
+        log.contains("rd.route=10.6.0.0/99:10.0.2.2: bad prefix length '99'"),
+        || "a bad rd.route= should be named in one line".to_owned(),
+    );
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn ifname_renames_the_nic_which_gets_a_lease_with_its_mtu_routes_and_no_peer_dns() {
+    let images = common::images();
+    let mut guest = Guest::boot(
+        "dracut-ifname",
+        &images,
+        &format!(
+            "ifname=lan0:{QEMU_MAC} ip=lan0:dhcp:1400 rd.peerdns=0 rd.route=10.9.0.0/16:10.0.2.2"
+        ),
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    guest.expect("dhcp lan0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-ifname");
+    let links = guest.run("ip -o link show");
+    checks.check(
+        links.contains(": lan0:") && !links.contains(": eth0:"),
+        || format!("the NIC should be named lan0, and no eth0 left:\n{links}"),
+    );
+    checks.check(links.contains("mtu 1400 "), || {
+        format!("lan0 should have MTU 1400:\n{links}")
+    });
+    let addr = guest.run("ip -4 addr show lan0");
+    checks.check(addr.contains("inet 10.0.2.15/24"), || {
+        format!("lan0 should have its lease:\n{addr}")
+    });
+    let routes = guest.run("ip route");
+    checks.check(routes.contains("10.9.0.0/16 via 10.0.2.2 dev lan0"), || {
+        format!("rd.route= should be added with the lease:\n{routes}")
+    });
+    // slirp offers 10.0.2.3; rd.peerdns=0 keeps it out.
+    let resolv = guest.run("cat /etc/resolv.conf");
+    checks.check(
+        resolv.contains("written by qinit from DHCP on lan0") && !resolv.contains("nameserver"),
+        || format!("rd.peerdns=0: resolv.conf from the lease, without its name server:\n{resolv}"),
+    );
+    let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2 over lan0:\n{ping}")
+    });
+    checks.finish();
+}
