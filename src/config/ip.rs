@@ -9,7 +9,10 @@
 //! - `ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>:<dns0-ip>:<dns1-ip>:<ntp0-ip>`,
 //!   any field empty and trailing fields left out (the kernel's form; dracut's form with
 //!   two DNS servers is its first nine fields).
-//! - `ip=<device>:<autoconf>` (dracut).
+//! - `ip=<device>:<autoconf>[:<mtu>[:<macaddr>]]` (dracut).
+//! - dracut's long form: the first seven fields, then `<mtu>[:<macaddr>]` (a number, or
+//!   empty before a MAC address) where the kernel has `<dns0-ip>`; the MAC's colons make
+//!   it six fields.
 //!
 //! Choices where the kernel has no answer or a worse one:
 //! - `bootp` and `both` are read as `dhcp`: qinit speaks DHCP only, which is BOOTP
