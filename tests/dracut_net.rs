@@ -110,3 +110,58 @@ fn ifname_renames_the_nic_which_gets_a_lease_with_its_mtu_routes_and_no_peer_dns
     });
     checks.finish();
 }
+
+/// The VLAN links are made and configured; no traffic is tagged here (qemu's user network
+/// drops tagged frames, and this machine's kernel has no 8021q for a peer).
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn vlan_links_are_made_on_their_parent_and_configured_by_ip() {
+    let images = common::images();
+    let mut guest = Guest::boot(
+        "dracut-vlan",
+        &images,
+        "vlan=eth0.99:eth0 vlan=vlan0042:eth0 vlan=eth0.5000:eth0 \
+         ip=eth0:dhcp ip=10.0.99.5:::24::eth0.99:none:1400",
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    guest.expect("dhcp eth0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-vlan");
+    // 8021q's own table: "<name> | <id> | <parent>" per VLAN.
+    let table = guest.run("cat /proc/net/vlan/config");
+    let has = |name: &str, id: &str, parent: &str| {
+        table.lines().any(|l| {
+            let f: Vec<&str> = l.split('|').map(str::trim).collect();
+            f == [name, id, parent]
+        })
+    };
+    checks.check(has("eth0.99", "99", "eth0"), || {
+        format!("eth0.99 should be VLAN 99 on eth0:\n{table}")
+    });
+    checks.check(has("vlan0042", "42", "eth0"), || {
+        format!("vlan0042 should be VLAN 42 on eth0:\n{table}")
+    });
+    checks.check(!table.contains("5000"), || {
+        format!("no VLAN from a bad vlan=:\n{table}")
+    });
+    let addr = guest.run("ip addr show eth0.99");
+    checks.check(
+        addr.contains("eth0.99@eth0") && addr.contains("mtu 1400 "),
+        || format!("eth0.99 should sit on eth0 with the MTU of its ip=:\n{addr}"),
+    );
+    checks.check(addr.contains("inet 10.0.99.5/24"), || {
+        format!("eth0.99 should have its static address:\n{addr}")
+    });
+    let parent = guest.run("ip -4 addr show eth0");
+    checks.check(parent.contains("inet 10.0.2.15/24"), || {
+        format!("the parent keeps its own lease:\n{parent}")
+    });
+    let log = guest.log();
+    checks.check(
+        log.contains("vlan=eth0.5000:eth0: cannot read a VLAN id (1-4094) from 'eth0.5000'"),
+        || "a bad vlan= should be named in one line".to_owned(),
+    );
+    checks.finish();
+}

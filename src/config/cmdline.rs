@@ -68,6 +68,8 @@ pub struct Config {
     pub routes: Vec<crate::config::net_keys::ExtraRoute>,
     /// `ifname=` words: links renamed by MAC address before anything configures them.
     pub ifnames: Vec<crate::config::net_keys::IfName>,
+    /// `vlan=` words: VLAN links made on their parent when it appears.
+    pub vlans: Vec<crate::config::net_keys::Vlan>,
     /// Where to send sd_notify messages: the `vmm.notify_socket` credential.
     pub notify_socket: Option<crate::system::notify::Address>,
 }
@@ -93,6 +95,7 @@ impl Default for Config {
             peer_dns: true,
             routes: Vec::new(),
             ifnames: Vec::new(),
+            vlans: Vec::new(),
             notify_socket: None,
         }
     }
@@ -204,6 +207,13 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 Ok(n) => {
                     cfg.ifnames.retain(|o| o.name != n.name && o.mac != n.mac);
                     cfg.ifnames.push(n);
+                }
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("vlan", Some(v)) => match net_keys::vlan(v) {
+                Ok(n) => {
+                    cfg.vlans.retain(|o| o.name != n.name);
+                    cfg.vlans.push(n);
                 }
                 Err(e) => errors.push(bad(&e)),
             },
@@ -355,7 +365,8 @@ mod tests {
         let (c, e) = parse(
             "nameserver=10.0.2.3 nameserver=10.1.2.3 nameserver=10.0.2.3 rd.peerdns=0 \
              rd.route=10.1.2.3/16:10.0.2.3 rd.route=10.9.0.0/16:10.0.2.2:eth0 \
-             ifname=lan0:52:54:00:12:34:56 ifname=wan0:52:54:00:12:34:57",
+             ifname=lan0:52:54:00:12:34:56 ifname=wan0:52:54:00:12:34:57 \
+             vlan=eth0.99:eth0 vlan=eth0.99:eth1 vlan=vlan7:eth0",
         );
         assert!(e.is_empty(), "{e:?}");
         let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
@@ -366,6 +377,13 @@ mod tests {
         assert_eq!(c.routes[1].device.as_deref(), Some("eth0"));
         assert_eq!(c.ifnames.len(), 2);
         assert_eq!(c.ifnames[0].name, "lan0");
+        // A later vlan= for the same name replaces the earlier.
+        let vlans: Vec<(&str, u16, &str)> = c
+            .vlans
+            .iter()
+            .map(|v| (v.name.as_str(), v.id, v.parent.as_str()))
+            .collect();
+        assert_eq!(vlans, [("eth0.99", 99, "eth1"), ("vlan7", 7, "eth0")]);
         assert!(parse("rd.peerdns=1").0.peer_dns);
         assert!(Config::default().peer_dns);
     }

@@ -1,6 +1,6 @@
 //! The network keys of dracut's command line besides `ip=` (man dracut.cmdline; the
 //! cases of systemd's network generator test): `nameserver=`, `rd.route=`,
-//! `rd.peerdns=` and `ifname=`, and the two value types they share with `ip=`: a
+//! `rd.peerdns=`, `ifname=` and `vlan=`, and the two value types they share with `ip=`: a
 //! device name and a MAC address. Pure parsing.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -24,6 +24,14 @@ pub struct ExtraRoute {
 pub struct IfName {
     pub name: String,
     pub mac: [u8; 6],
+}
+
+/// `vlan=<name>:<phys>`: a VLAN link on `parent`, its id read from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vlan {
+    pub name: String,
+    pub parent: String,
+    pub id: u16,
 }
 
 /// The kernel's dev_valid_name(), narrowed to printable ASCII.
@@ -154,6 +162,32 @@ pub fn ifname(value: &str) -> Result<IfName, String> {
     })
 }
 
+/// `vlan=<name>:<phys>`. The id comes from the name as dracut reads it: `eth0.99` and
+/// `eth0.0099` (after the last dot), `vlan99` and `vlan0099`.
+pub fn vlan(value: &str) -> Result<Vlan, String> {
+    let Some((name, parent)) = value.split_once(':') else {
+        return Err("expected <name>:<phys>".into());
+    };
+    let name = device_name(name)?;
+    let parent = device_name(parent)?;
+    if name == parent {
+        return Err(format!("the VLAN '{name}' cannot be its own parent"));
+    }
+    let digits = match name.rsplit_once('.') {
+        Some((_, d)) => d,
+        None => name.strip_prefix("vlan").unwrap_or(""),
+    };
+    let bad =
+        || format!("cannot read a VLAN id (1-4094) from '{name}': name it <phys>.<id> or vlan<id>");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match digits.parse::<u16>() {
+        Ok(id @ 1..=4094) => Ok(Vlan { name, parent, id }),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +281,40 @@ mod tests {
             ("abcdefghijklmnop:00:11:22:33:44:55", "longer than 15 bytes"),
         ] {
             let e = ifname(value).expect_err(value);
+            assert!(e.contains(want), "{value}: {e}");
+        }
+    }
+
+    #[test]
+    fn vlan_ids_come_from_the_name_as_dracut_reads_them() {
+        // test-network-generator.c: vlan=vlan99:eth0.
+        for (value, id) in [
+            ("vlan99:eth0", 99),
+            ("eth0.99:eth0", 99),
+            ("vlan0099:eth0", 99),
+            ("eth0.0099:eth0", 99),
+            ("bond0.4094:bond0", 4094),
+            ("vlan1:eth1", 1),
+        ] {
+            let v = vlan(value).unwrap();
+            assert_eq!(v.id, id, "{value}");
+        }
+        assert_eq!(vlan("eth0.99:eth0").unwrap().parent, "eth0");
+        for (value, want) in [
+            (
+                "eth0.4095:eth0",
+                "cannot read a VLAN id (1-4094) from 'eth0.4095'",
+            ),
+            ("eth0.0:eth0", "cannot read a VLAN id"),
+            ("eth0.99999:eth0", "cannot read a VLAN id"),
+            ("mgmt:eth0", "cannot read a VLAN id"),
+            ("vlanx:eth0", "cannot read a VLAN id"),
+            ("eth0.:eth0", "cannot read a VLAN id"),
+            ("eth0.99", "expected <name>:<phys>"),
+            ("vlan99:vlan99", "cannot be its own parent"),
+            ("vlan99:eth/0", "bad device name"),
+        ] {
+            let e = vlan(value).expect_err(value);
             assert!(e.contains(want), "{value}: {e}");
         }
     }

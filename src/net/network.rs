@@ -120,10 +120,56 @@ impl Network {
                 link.name,
                 self.cfg.phy_wait.as_secs_f64()
             );
+            self.make_vlans(&link);
             self.phy_held.hold(link, plan, uptime());
             return;
         }
+        let parent = link.clone();
         self.carry_out(link, plan);
+        self.make_vlans(&parent);
+    }
+
+    /// `vlan=`: the VLAN links on `parent`, made as it appears (and brought up, without
+    /// an address unless `ip=` gives it one), then planned like any other link.
+    fn make_vlans(&mut self, parent: &Link) {
+        let vlans: Vec<_> = self
+            .cfg
+            .vlans
+            .iter()
+            .filter(|v| v.parent == parent.name)
+            .cloned()
+            .collect();
+        if vlans.is_empty() {
+            return;
+        }
+        // The kernel would ask /sbin/modprobe for "rtnl-link-vlan"; qinit loads it itself.
+        match crate::system::modules::Tables::read().and_then(|t| t.load("8021q")) {
+            Ok(_) => {}
+            Err(e) => info!("vlan=: module 8021q: {e}"),
+        }
+        let mut made = Vec::new();
+        if let Some(nl) = self.nl.as_mut() {
+            if !parent.up
+                && let Err(e) = nl.set_up(parent)
+            {
+                info!("{e}");
+            }
+            for v in &vlans {
+                match nl
+                    .add_vlan(parent, &v.name, v.id)
+                    .and_then(|()| nl.link(&v.name))
+                {
+                    Ok(link) => {
+                        info!("{}: VLAN {} on {} (vlan=)", v.name, v.id, parent.name);
+                        made.push(link);
+                    }
+                    Err(e) => info!("vlan={}:{}: {e}", v.name, v.parent),
+                }
+            }
+        }
+        for link in made {
+            self.add_interface(link);
+        }
     }
 
     fn carry_out(&mut self, mut link: Link, plan: LinkPlan) {
