@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{Checks, Guest, Net};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Checks, Guest, Net, Netns, TempDir};
 
 /// qemu's MAC address for the first NIC when none is given (the harness gives none).
 const QEMU_MAC: &str = "52:54:00:12:34:56";
@@ -163,5 +166,73 @@ fn vlan_links_are_made_on_their_parent_and_configured_by_ip() {
         log.contains("vlan=eth0.5000:eth0: cannot read a VLAN id (1-4094) from 'eth0.5000'"),
         || "a bad vlan= should be named in one line".to_owned(),
     );
+    checks.finish();
+}
+
+/// dnsmasq offers MTU 1300 (option 26) on a 2-minute lease; `ip=eth0:dhcp:1400` keeps
+/// 1400, and the MTU and the `rd.route=` route both outlast the renewal at T1 (a minute).
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn configured_mtu_and_routes_outlast_the_leases_mtu_and_its_renewal() {
+    let images = common::images();
+    common::require_root("a network namespace with a tap device");
+    common::require_tools(&["dnsmasq"], "a DHCP server that sends an MTU");
+    let dir = TempDir::create("dracut-renew");
+    let netns = Netns::create("dracut-renew");
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "10.56.0.1/24", "dev", "tap0"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let log = dir.path.join("dnsmasq.log");
+    let mut dnsmasq = Command::new("ip")
+        .args(["netns", "exec", &netns.name, "dnsmasq", "--no-daemon"])
+        .args(["--conf-file=/dev/null", "--port=0", "--no-ping"])
+        .args(["--bind-interfaces", "--interface=tap0"])
+        .arg("--dhcp-range=10.56.0.10,10.56.0.50,2m")
+        .arg("--dhcp-option=26,1300")
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path.join("leases").display()
+        ))
+        .arg("--log-dhcp")
+        .arg(format!("--log-facility={}", log.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start dnsmasq: {e}"));
+    let mut guest = Guest::boot(
+        "dracut-renew",
+        &images,
+        "ip=eth0:dhcp:1400 rd.route=10.9.0.0/16:10.56.0.1",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    guest.expect("qinit: dhcp eth0: bound 10.56.0.");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-renew");
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(server_log.contains("option: 26 mtu"), || {
+        format!("dnsmasq should have sent its MTU (option 26):\n{server_log}")
+    });
+    for when in ["after the lease", "after the renewal"] {
+        let link = guest.run("ip link show eth0");
+        checks.check(link.contains("mtu 1400 "), || {
+            format!("{when}: eth0 should keep MTU 1400, not the lease's 1300:\n{link}")
+        });
+        let routes = guest.run("ip route");
+        checks.check(
+            routes.contains("10.9.0.0/16 via 10.56.0.1 dev eth0"),
+            || format!("{when}: the rd.route= route should be there:\n{routes}"),
+        );
+        if when == "after the lease" {
+            let renewed = guest.try_expect("qinit: dhcp eth0: renewed", Duration::from_secs(120));
+            checks.check(renewed.is_some(), || {
+                "no renewal within 2 minutes of the lease".to_owned()
+            });
+        }
+    }
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
     checks.finish();
 }
