@@ -53,16 +53,15 @@ pub struct LinkSettings {
     pub routes: Vec<ExtraRoute>,
 }
 
-/// The settings of link `name`: the MTU and MAC of the `ip=` that names it, or else of
-/// the one that names no device.
+/// The settings of link `name`: the MTU and MAC of the `ip=` that names it, or else the
+/// MTU of the one that names no device (its MAC would give every link the same address,
+/// so only an `ip=` naming the device sets one).
 pub fn settings_for(name: &str, ips: &[IpConfig], routes: &[ExtraRoute]) -> LinkSettings {
-    let chosen = ips
-        .iter()
-        .find(|c| c.device.as_deref() == Some(name))
-        .or_else(|| ips.iter().find(|c| c.device.is_none()));
+    let named = ips.iter().find(|c| c.device.as_deref() == Some(name));
+    let chosen = named.or_else(|| ips.iter().find(|c| c.device.is_none()));
     LinkSettings {
         mtu: chosen.and_then(|c| c.mtu),
-        mac: chosen.and_then(|c| c.mac),
+        mac: named.and_then(|c| c.mac),
         routes: routes.to_vec(),
     }
 }
@@ -197,8 +196,13 @@ mod tests {
         assert_eq!(s.mac, Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]));
         assert_eq!(settings_for("eth1", &c, &[]).mtu, Some(9000));
         assert_eq!(settings_for("eth2", &c, &[]), LinkSettings::default());
-        let any = ips(&["::::::dhcp:1500"]);
+        let any = ips(&["::::::dhcp:1500:52:54:00:aa:bb:cc"]);
         assert_eq!(settings_for("eth5", &any, &[]).mtu, Some(1500));
+        assert_eq!(
+            settings_for("eth5", &any, &[]).mac,
+            None,
+            "one MAC, many links"
+        );
     }
 
     #[test]
