@@ -101,6 +101,21 @@ impl Default for Config {
     }
 }
 
+/// A value for an error line: escaped, and cut short when long (a hostile 5,000-byte
+/// value gives a line of a readable length).
+fn shown(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    if value.chars().count() <= MAX_CHARS {
+        return crate::log::escape(value.as_bytes());
+    }
+    let head: String = value.chars().take(MAX_CHARS).collect();
+    format!(
+        "{}... ({} bytes)",
+        crate::log::escape(head.as_bytes()),
+        value.len()
+    )
+}
+
 /// Parses the command line; returns the settings and one error line per bad value.
 pub fn parse(line: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
@@ -110,12 +125,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (word.as_str(), None),
         };
-        let bad = |why: &str| {
-            format!(
-                "{key}={}: {why}",
-                crate::log::escape(value.unwrap_or("").as_bytes())
-            )
-        };
+        let bad = |why: &str| format!("{key}={}: {why}", shown(value.unwrap_or("")));
         match (key, value) {
             ("qinit.dhcp_timeout", Some(v)) => match v.parse::<f64>() {
                 Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
@@ -410,6 +420,31 @@ mod tests {
             e[3]
         );
         assert!(e[4].starts_with("rd.route=999"), "{}", e[4]);
+        assert!(
+            e[4].contains("... (5000 bytes): longer than 64 bytes"),
+            "{}",
+            e[4]
+        );
+        assert!(e[4].len() < 200, "{} bytes", e[4].len());
+        for key in [
+            "nameserver",
+            "rd.peerdns",
+            "ifname",
+            "vlan",
+            "rd.route",
+            "ip",
+        ] {
+            let (c, e) = parse(&format!("{key}=a:{long}\x1b[2J"));
+            assert_eq!(c, Config::default(), "{key}");
+            if key != "ip" {
+                assert_eq!(e.len(), 1, "{key}: {e:?}");
+                assert!(
+                    e[0].len() < 300 && !e[0].contains('\x1b'),
+                    "{key}: {}",
+                    e[0]
+                );
+            }
+        }
         assert!(e.iter().all(|l| !l.contains('\n')));
     }
 
