@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::config::net_keys;
+
 /// How long an e1000 interface is held down for its PHY unless `qinit.phy_wait` says
 /// otherwise: qemu's model autonegotiates in 500 ms, real ones within about 3 s.
 pub const PHY_WAIT_DEFAULT: Duration = Duration::from_secs(3);
@@ -62,6 +64,14 @@ pub struct Config {
     /// Name servers and search domains that win over the lease's.
     pub dns: Vec<std::net::Ipv4Addr>,
     pub search: Vec<String>,
+    /// `rd.peerdns=0` makes this false: name servers from DHCP are not used.
+    pub peer_dns: bool,
+    /// `rd.route=` words, in order.
+    pub routes: Vec<crate::config::net_keys::ExtraRoute>,
+    /// `ifname=` words: links renamed by MAC address before anything configures them.
+    pub ifnames: Vec<crate::config::net_keys::IfName>,
+    /// `vlan=` words: VLAN links made on their parent when it appears.
+    pub vlans: Vec<crate::config::net_keys::Vlan>,
     /// Where to send sd_notify messages: the `vmm.notify_socket` credential.
     pub notify_socket: Option<crate::system::notify::Address>,
 }
@@ -85,9 +95,28 @@ impl Default for Config {
             ip: Vec::new(),
             dns: Vec::new(),
             search: Vec::new(),
+            peer_dns: true,
+            routes: Vec::new(),
+            ifnames: Vec::new(),
+            vlans: Vec::new(),
             notify_socket: None,
         }
     }
+}
+
+/// A value for an error line: escaped, and cut short when long (a hostile 5,000-byte
+/// value gives a line of a readable length).
+fn shown(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    if value.chars().count() <= MAX_CHARS {
+        return crate::log::escape(value.as_bytes());
+    }
+    let head: String = value.chars().take(MAX_CHARS).collect();
+    format!(
+        "{}... ({} bytes)",
+        crate::log::escape(head.as_bytes()),
+        value.len()
+    )
 }
 
 /// Parses the command line; returns the settings and one error line per bad value.
@@ -99,12 +128,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (word.as_str(), None),
         };
-        let bad = |why: &str| {
-            format!(
-                "{key}={}: {why}",
-                crate::log::escape(value.unwrap_or("").as_bytes())
-            )
-        };
+        let bad = |why: &str| format!("{key}={}: {why}", shown(value.unwrap_or("")));
         match (key, value) {
             ("qinit.dhcp_timeout", Some(v)) => match v.parse::<f64>() {
                 Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
@@ -180,6 +204,35 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 )),
             },
             ("qinit.dhcp_rapid_commit", None) => cfg.rapid_commit = true,
+            // dracut's keys (man dracut.cmdline); `ip=` is read in ip.rs.
+            ("nameserver", Some(v)) => match net_keys::nameserver(v) {
+                Ok(a) if cfg.dns.contains(&a) => {}
+                Ok(a) => cfg.dns.push(a),
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("rd.peerdns", Some(v)) => match net_keys::peerdns(v) {
+                Ok(b) => cfg.peer_dns = b,
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("rd.route", Some(v)) => match net_keys::route(v) {
+                Ok(r) => cfg.routes.push(r),
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("ifname", Some(v)) => match net_keys::ifname(v) {
+                // A later word for the same name or MAC replaces the earlier.
+                Ok(n) => {
+                    cfg.ifnames.retain(|o| o.name != n.name && o.mac != n.mac);
+                    cfg.ifnames.push(n);
+                }
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("vlan", Some(v)) => match net_keys::vlan(v) {
+                Ok(n) => {
+                    cfg.vlans.retain(|o| o.name != n.name);
+                    cfg.vlans.push(n);
+                }
+                Err(e) => errors.push(bad(&e)),
+            },
             _ => {}
         }
     }
@@ -330,6 +383,84 @@ mod tests {
             "qinit.hostname=box ip=10.0.2.50::10.0.2.2:255.255.255.0:appliance:eth0:off",
         );
         assert_eq!(c.hostname.as_deref(), Some("box"));
+    }
+
+    #[test]
+    fn reads_dracuts_network_keys() {
+        let (c, e) = parse(
+            "nameserver=10.0.2.3 nameserver=10.1.2.3 nameserver=10.0.2.3 rd.peerdns=0 \
+             rd.route=10.1.2.3/16:10.0.2.3 rd.route=10.9.0.0/16:10.0.2.2:eth0 \
+             ifname=lan0:52:54:00:12:34:56 ifname=wan0:52:54:00:12:34:57 \
+             vlan=eth0.99:eth0 vlan=eth0.99:eth1 vlan=vlan7:eth0",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        assert_eq!(c.dns, vec![ip("10.0.2.3"), ip("10.1.2.3")]);
+        assert!(!c.peer_dns);
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[0].dest, ip("10.1.0.0"));
+        assert_eq!(c.routes[1].device.as_deref(), Some("eth0"));
+        assert_eq!(c.ifnames.len(), 2);
+        assert_eq!(c.ifnames[0].name, "lan0");
+        // A later vlan= for the same name replaces the earlier.
+        let vlans: Vec<(&str, u16, &str)> = c
+            .vlans
+            .iter()
+            .map(|v| (v.name.as_str(), v.id, v.parent.as_str()))
+            .collect();
+        assert_eq!(vlans, [("eth0.99", 99, "eth1"), ("vlan7", 7, "eth0")]);
+        assert!(parse("rd.peerdns=1").0.peer_dns);
+        assert!(Config::default().peer_dns);
+    }
+
+    #[test]
+    fn bad_network_keys_name_key_and_value_and_the_rest_applies() {
+        let long = "9".repeat(5000);
+        let (c, e) = parse(&format!(
+            "nameserver=ns1 rd.peerdns=maybe rd.route=10.0.0.0/40:10.0.2.2 \
+             ifname=lan0:52:54:00:12:34 nameserver=10.0.2.3 rd.route={long}"
+        ));
+        assert_eq!(c.dns, vec![std::net::Ipv4Addr::new(10, 0, 2, 3)]);
+        assert!(c.peer_dns && c.routes.is_empty() && c.ifnames.is_empty());
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert_eq!(e[0], "nameserver=ns1: expected an IPv4 address");
+        assert_eq!(e[1], "rd.peerdns=maybe: expected 0 or 1");
+        assert_eq!(
+            e[2],
+            "rd.route=10.0.0.0/40:10.0.2.2: bad prefix length '40'"
+        );
+        assert!(
+            e[3].starts_with("ifname=lan0:52:54:00:12:34: bad MAC address"),
+            "{}",
+            e[3]
+        );
+        assert!(e[4].starts_with("rd.route=999"), "{}", e[4]);
+        assert!(
+            e[4].contains("... (5000 bytes): longer than 64 bytes"),
+            "{}",
+            e[4]
+        );
+        assert!(e[4].len() < 200, "{} bytes", e[4].len());
+        for key in [
+            "nameserver",
+            "rd.peerdns",
+            "ifname",
+            "vlan",
+            "rd.route",
+            "ip",
+        ] {
+            let (c, e) = parse(&format!("{key}=a:{long}\x1b[2J"));
+            assert_eq!(c, Config::default(), "{key}");
+            if key != "ip" {
+                assert_eq!(e.len(), 1, "{key}: {e:?}");
+                assert!(
+                    e[0].len() < 300 && !e[0].contains('\x1b'),
+                    "{key}: {}",
+                    e[0]
+                );
+            }
+        }
+        assert!(e.iter().all(|l| !l.contains('\n')));
     }
 
     #[test]

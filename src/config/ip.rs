@@ -9,7 +9,10 @@
 //! - `ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>:<dns0-ip>:<dns1-ip>:<ntp0-ip>`,
 //!   any field empty and trailing fields left out (the kernel's form; dracut's form with
 //!   two DNS servers is its first nine fields).
-//! - `ip=<device>:<autoconf>` (dracut).
+//! - `ip=<device>:<autoconf>[:<mtu>[:<macaddr>]]` (dracut).
+//! - dracut's long form: the first seven fields, then `<mtu>[:<macaddr>]` (a number, or
+//!   empty before a MAC address) where the kernel has `<dns0-ip>`; the MAC's colons make
+//!   it six fields.
 //!
 //! Choices where the kernel has no answer or a worse one:
 //! - `bootp` and `both` are read as `dhcp`: qinit speaks DHCP only, which is BOOTP
@@ -22,6 +25,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::config::net_keys::{device_name, mac, mtu};
 use crate::config::words::split_words;
 use crate::log::escape;
 
@@ -42,6 +46,11 @@ pub struct IpConfig {
     /// `<server-ip>`, the NFS root server: kept, unused.
     pub server: Option<Ipv4Addr>,
     pub method: Method,
+    /// dracut's `<mtu>`: set on the link before it comes up, and kept (a lease's MTU
+    /// option does not replace it).
+    pub mtu: Option<u32>,
+    /// dracut's `<macaddr>`: set on the link before it comes up.
+    pub mac: Option<[u8; 6]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,23 +159,65 @@ fn parse_value(value: &str) -> Result<IpConfig, String> {
         fields.push((start, field));
         start += field.len() + 1;
     }
-    if let Some(v6) = ipv6_in_address_field(value, &fields) {
+    let texts: Vec<&str> = fields.iter().map(|&(_, f)| f).collect();
+    // dracut's `<device>:<autoconf>[:<mtu>[:<macaddr>]]`: the first field is a name, where
+    // the long form has the client's address (a field starting with a digit is taken
+    // for a mistyped address).
+    if let [device, auto, rest @ ..] = texts.as_slice()
+        && !device.is_empty()
+        && !device.starts_with(|c: char| c.is_ascii_digit())
+        && ipv6_in_address_field(value, &fields, &[0]).is_none()
+    {
+        return dracut_device_form(device, auto, rest);
+    }
+    // dracut's `...:<autoconf>:<mtu>[:<macaddr>]` in place of the kernel's DNS fields.
+    let mtu_tail = matches!(texts.len(), 8 | 14)
+        && texts.get(7).is_some_and(|f| {
+            (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+                || (f.is_empty() && texts.len() == 7 + 7)
+        });
+    let v6_fields: &[usize] = if mtu_tail {
+        &[0, 1, 2, 3]
+    } else {
+        &ADDRESS_FIELDS
+    };
+    if let Some(v6) = ipv6_in_address_field(value, &fields, v6_fields) {
         return Err(format!("{IPV6} (saw '{}')", escape(v6.as_bytes())));
     }
-    if fields.len() > MAX_FIELDS {
+    if !mtu_tail && fields.len() > MAX_FIELDS {
         return Err(format!(
             "{} fields, at most {MAX_FIELDS} (client-ip:server-ip:gw-ip:netmask:hostname:device:autoconf:dns0-ip:dns1-ip:ntp0-ip)",
             fields.len()
         ));
     }
-    let texts: Vec<&str> = fields.iter().map(|&(_, f)| f).collect();
     match texts.as_slice() {
         [word] if word.parse::<Ipv4Addr>().is_err() => short_form(word),
-        [device, autoconf] if !device.is_empty() && device.parse::<Ipv4Addr>().is_err() => {
-            dracut_device_form(device, autoconf)
-        }
-        _ => long_form(&texts),
+        _ => long_form(&texts, mtu_tail),
     }
+}
+
+/// `[<mtu>][:<macaddr>]`, the MAC address as six fields since ':' separates them.
+fn mtu_and_mac(f: &[&str]) -> Result<(Option<u32>, Option<[u8; 6]>), String> {
+    let (mtu_text, mac_fields) = match f {
+        [] => return Ok((None, None)),
+        [m] => (*m, None),
+        [m, rest @ ..] if rest.len() == 6 => (*m, Some(rest.join(":"))),
+        _ => {
+            return Err(format!(
+                "expected <mtu> and then a MAC address (six hex pairs), saw '{}'",
+                escape(f.join(":").as_bytes())
+            ));
+        }
+    };
+    let mtu = match mtu_text {
+        "" => None,
+        t => Some(mtu(t)?),
+    };
+    let mac = match mac_fields {
+        Some(m) => Some(mac(&m)?),
+        None => None,
+    };
+    Ok((mtu, mac))
 }
 
 /// `ip=dhcp`, `ip=off`, ...: the autoconf keyword alone. An empty value is `off` (the
@@ -184,8 +235,8 @@ fn short_form(word: &str) -> Result<IpConfig, String> {
     Ok(only_method(method, None))
 }
 
-/// dracut's `ip=<device>:{dhcp|on|any|off|none}`.
-fn dracut_device_form(device: &str, auto: &str) -> Result<IpConfig, String> {
+/// dracut's `ip=<device>:{dhcp|on|any|off|none}[:<mtu>[:<macaddr>]]`.
+fn dracut_device_form(device: &str, auto: &str, rest: &[&str]) -> Result<IpConfig, String> {
     let method = match autoconf(auto)? {
         Autoconf::Dhcp => Method::Dhcp,
         Autoconf::Off => Method::Off,
@@ -193,7 +244,13 @@ fn dracut_device_form(device: &str, auto: &str) -> Result<IpConfig, String> {
             return Err("expected <device>:{dhcp|on|any|off|none}".into());
         }
     };
-    Ok(only_method(method, Some(device_name(device)?)))
+    let device = device_name(device)?;
+    let (mtu, mac) = mtu_and_mac(rest)?;
+    Ok(IpConfig {
+        mtu,
+        mac,
+        ..only_method(method, Some(device))
+    })
 }
 
 fn only_method(method: Method, device: Option<String>) -> IpConfig {
@@ -204,11 +261,14 @@ fn only_method(method: Method, device: Option<String>) -> IpConfig {
         ntp: None,
         server: None,
         method,
+        mtu: None,
+        mac: None,
     }
 }
 
-/// The kernel's ten fields; missing trailing fields are empty.
-fn long_form(f: &[&str]) -> Result<IpConfig, String> {
+/// The kernel's ten fields, missing trailing fields empty; or, with `mtu_tail`, seven
+/// and dracut's `<mtu>[:<macaddr>]`.
+fn long_form(f: &[&str], mtu_tail: bool) -> Result<IpConfig, String> {
     let field = |i: usize| f.get(i).copied().unwrap_or("");
     let client = address(field(0), "client address")?;
     if let Some(a) = client
@@ -232,12 +292,17 @@ fn long_form(f: &[&str]) -> Result<IpConfig, String> {
     };
     let auto = autoconf(field(6))?;
     let mut dns = Vec::new();
-    for i in [7, 8] {
-        if let Some(a) = address(field(i), "DNS server")? {
-            dns.push(a);
+    let (mut ntp, mut mtu, mut mac) = (None, None, None);
+    if mtu_tail {
+        (mtu, mac) = mtu_and_mac(f.get(7..).unwrap_or(&[]))?;
+    } else {
+        for i in [7, 8] {
+            if let Some(a) = address(field(i), "DNS server")? {
+                dns.push(a);
+            }
         }
+        ntp = address(field(9), "NTP server")?;
     }
-    let ntp = address(field(9), "NTP server")?;
     let method = match (auto, client) {
         (Autoconf::Dhcp, _) | (Autoconf::Unset, None) => Method::Dhcp,
         (Autoconf::Off, None) => Method::Off,
@@ -257,6 +322,8 @@ fn long_form(f: &[&str]) -> Result<IpConfig, String> {
         ntp,
         server,
         method,
+        mtu,
+        mac,
     })
 }
 
@@ -328,35 +395,19 @@ fn classful_prefix_len(address: Ipv4Addr) -> Result<u8, String> {
     }
 }
 
-/// The kernel's dev_valid_name(), narrowed to printable ASCII.
-fn device_name(name: &str) -> Result<String, String> {
-    let why = if name.len() > 15 {
-        Some("longer than 15 bytes")
-    } else if name.is_empty() || name == "." || name == ".." {
-        Some("not a device name")
-    } else if !name.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        Some("only printable ASCII without '/' is allowed")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(format!(
-            "bad device name '{}': {why}",
-            escape(name.as_bytes())
-        )),
-        None => Ok(name.to_string()),
-    }
-}
-
 /// Looks for an IPv6 address where the long form wants an IPv4 one. Since ':' separates
 /// fields, `fd00::5::10.0.2.2` reads as fields "fd00", "", "5", "", ...; so from each
 /// address field that is not IPv4, try the longest run of text up to a ':' that parses as
 /// IPv6. Only address fields are tried, so a hex-looking host or device name is not taken
 /// for one.
-fn ipv6_in_address_field<'a>(value: &'a str, fields: &[(usize, &str)]) -> Option<&'a str> {
+fn ipv6_in_address_field<'a>(
+    value: &'a str,
+    fields: &[(usize, &str)],
+    which: &[usize],
+) -> Option<&'a str> {
     // The longest IPv6 text ("ffff:...:255.255.255.255") is 45 characters.
     const MAX_V6: usize = 45;
-    for i in ADDRESS_FIELDS {
+    for &i in which {
         let Some(&(start, text)) = fields.get(i) else {
             break;
         };
@@ -587,10 +638,98 @@ mod tests {
         rejects("127.0.0.1::::::off", "not a unicast address");
         rejects("10.0.2.300::::::off", "bad client address '10.0.2.300'");
         rejects("10.0.2.50::10.0.2.x", "bad gateway '10.0.2.x'");
-        // dracut's <mtu> in place of <dns0-ip> is not read.
+        rejects("eth0:dhcp:67", "bad MTU '67'");
         rejects(
-            "10.0.2.50::10.0.2.2:255.255.255.0::eth0:off:1500",
-            "bad DNS server '1500'",
+            "eth0:dhcp:1500:00:11:22:33:44",
+            "expected <mtu> and then a MAC",
+        );
+        rejects("eth0:dhcp:1500:00:11:22:33:44:5g", "bad MAC address");
+        rejects("eth0:dhcp:1500:01:11:22:33:44:55", "not a unicast address");
+        rejects("10.0.2.50::10.0.2.2:24::eth0:off:99999", "bad MTU '99999'");
+        rejects(
+            "10.0.2.50::10.0.2.2:24::eth0:off:1500:00:11:22",
+            "11 fields, at most 10",
+        );
+    }
+
+    /// The `ip=` cases of systemd's src/network/generator/test-network-generator.c that
+    /// qinit supports (IPv4), in qinit's terms. `on` is DHCP: dracut ignores the address.
+    #[test]
+    fn reads_systemds_generator_cases() {
+        const MAC: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
+        let dhcp0 = |mtu, mac| IpConfig {
+            mtu,
+            mac,
+            ..method(Some("eth0"), Method::Dhcp)
+        };
+        assert_eq!(parse_ip("eth0:dhcp"), Ok(dhcp0(None, None)));
+        assert_eq!(parse_ip("eth0:dhcp:1530"), Ok(dhcp0(Some(1530), None)));
+        assert_eq!(
+            parse_ip("eth0:dhcp:1530:00:11:22:33:44:55"),
+            Ok(dhcp0(Some(1530), Some(MAC)))
+        );
+        assert_eq!(
+            parse_ip("eth0:dhcp::00:11:22:33:44:55"),
+            Ok(dhcp0(None, Some(MAC)))
+        );
+        let long = "192.168.0.10:192.168.0.2:192.168.0.1:255.255.255.0:hogehoge:eth0:on";
+        let base = IpConfig {
+            hostname: Some("hogehoge".into()),
+            server: Some(ip("192.168.0.2")),
+            ..method(Some("eth0"), Method::Dhcp)
+        };
+        assert_eq!(parse_ip(long), Ok(base.clone()));
+        assert_eq!(
+            parse_ip(&format!("{long}:1530")),
+            Ok(IpConfig {
+                mtu: Some(1530),
+                ..base.clone()
+            })
+        );
+        assert_eq!(
+            parse_ip(&format!("{long}:1530:00:11:22:33:44:55")),
+            Ok(IpConfig {
+                mtu: Some(1530),
+                mac: Some(MAC),
+                ..base.clone()
+            })
+        );
+        assert_eq!(
+            parse_ip(&format!("{long}::00:11:22:33:44:55")),
+            Ok(IpConfig {
+                mac: Some(MAC),
+                ..base.clone()
+            })
+        );
+        assert_eq!(
+            parse_ip(&format!("{long}:10.10.10.10")),
+            Ok(IpConfig {
+                dns: vec![ip("10.10.10.10")],
+                ..base.clone()
+            })
+        );
+        assert_eq!(
+            parse_ip(&format!("{long}:10.10.10.10:10.10.10.11")),
+            Ok(IpConfig {
+                dns: vec![ip("10.10.10.10"), ip("10.10.10.11")],
+                ..base.clone()
+            })
+        );
+        // The end-to-end test's line: static, with MTU and MAC.
+        assert_eq!(
+            parse_ip("10.0.2.50::10.0.2.2:255.255.255.0:h:eth0:none:1400:52:54:00:aa:bb:cc"),
+            Ok(IpConfig {
+                hostname: Some("h".into()),
+                mtu: Some(1400),
+                mac: Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]),
+                ..method(Some("eth0"), fixed("10.0.2.50", 24, Some("10.0.2.2")))
+            })
+        );
+        // IPv6 forms are refused, clearly.
+        rejects("dhcp6", IPV6);
+        rejects(
+            "[2001:1234:56:8f63::10]::[2001:1234:56:8f63::1]:64:hogehoge:eth0:on",
+            IPV6,
         );
     }
 

@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod credentials;
 pub mod file;
 pub mod ip;
+pub mod net_keys;
 pub mod words;
 
 use credentials::Credentials;

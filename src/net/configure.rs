@@ -24,6 +24,9 @@ pub struct Publish {
     /// Both families' DNS as last published, shared by every clone, so that one
     /// writer merges them into resolv.conf whichever side changed.
     pub sources: Rc<RefCell<DnsSources>>,
+    /// `rd.peerdns=0`: without configured name servers, resolv.conf gets none rather
+    /// than the lease's.
+    pub ignore_peer_dns: bool,
 }
 
 /// The DNS each family gives: IPv4's from the lease (or configuration) with where it
@@ -137,6 +140,18 @@ pub fn identity(publish: &Publish, lease: Option<&Lease>) -> Identity {
     }
 }
 
+/// The name servers resolv.conf lists: the configured ones (`qinit.dns`, `nameserver=`)
+/// win over the lease's; with `rd.peerdns=0` the lease's are never used.
+pub fn name_servers<'a>(publish: &'a Publish, lease: &'a Lease) -> &'a [Ipv4Addr] {
+    if !publish.dns.is_empty() {
+        &publish.dns
+    } else if publish.ignore_peer_dns {
+        &[]
+    } else {
+        &lease.dns
+    }
+}
+
 /// Sets the host name and writes hosts and resolv.conf as `publish` says.
 pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<String> {
     let mut errors = Vec::new();
@@ -153,18 +168,38 @@ pub fn publish(publish: &Publish, lease: Option<&Lease>, source: &str) -> Vec<St
         }
     }
     if let Some(l) = lease {
-        let dns = if publish.dns.is_empty() {
-            &l.dns
-        } else {
-            &publish.dns
-        };
+        let dns = name_servers(publish, l);
         let search = if publish.search.is_empty() {
             &l.search
         } else {
             &publish.search
         };
-        publish.sources.borrow_mut().v4 = Some((dns.clone(), search.clone(), source.to_string()));
+        publish.sources.borrow_mut().v4 = Some((dns.to_vec(), search.clone(), source.to_string()));
         write_resolv(publish, &mut errors);
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_servers_win_and_peerdns_0_drops_the_leases() {
+        let ns = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let ip = crate::config::ip::parse_ip("10.0.2.50:::24::eth0:off:10.0.2.3").unwrap();
+        let crate::net::plan::LinkPlan::Static(lease) =
+            crate::net::plan::plan_for("eth0", 0, &[ip], &[])
+        else {
+            panic!("not static")
+        };
+        let mut p = Publish::default();
+        assert_eq!(name_servers(&p, &lease), [ns("10.0.2.3")]);
+        p.ignore_peer_dns = true;
+        assert!(name_servers(&p, &lease).is_empty());
+        p.dns = vec![ns("10.1.2.3")];
+        assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
+        p.ignore_peer_dns = false;
+        assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
+    }
 }

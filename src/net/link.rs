@@ -6,7 +6,9 @@ use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -157,6 +159,49 @@ impl Netlink {
         self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("setting MTU {mtu} on {}: {e}", link.name))
+    }
+
+    /// Sets the link's hardware address; most drivers want the link down.
+    pub fn set_mac(&mut self, link: &Link, mac: [u8; 6]) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "setting MAC {} on {}: {e}",
+                    crate::dhcp::acd::mac_text(&mac),
+                    link.name
+                )
+            })
+    }
+
+    /// Renames the link; the kernel refuses while it is up (EBUSY).
+    pub fn rename(&mut self, link: &Link, name: &str) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("renaming {} to {name}: {e}", link.name))
+    }
+
+    /// Makes the 802.1Q link `name` with VLAN `id` on `parent` (module 8021q).
+    pub fn add_vlan(&mut self, parent: &Link, name: &str, id: u16) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Link(parent.index));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("making VLAN {name} (id {id}) on {}: {e}", parent.name))
     }
 
     fn address_message(link: &Link, addr: IpAddr, prefix_len: u8) -> AddressMessage {

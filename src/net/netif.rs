@@ -12,6 +12,7 @@ use crate::log::ms;
 use crate::net::configure::{self, Publish};
 use crate::net::conflict::ConflictWatch;
 use crate::net::link::{Link, Netlink};
+use crate::net::plan::{LinkSettings, lease_with_routes};
 use crate::{debug, info};
 use std::cell::Cell;
 use std::os::fd::BorrowedFd;
@@ -52,6 +53,8 @@ pub struct NetIf {
     primary: DefaultOwner,
     /// RFC 5227 conflict detection for the applied address.
     watch: ConflictWatch,
+    /// The configured MTU and `rd.route=` routes, which each lease is applied with.
+    settings: LinkSettings,
 }
 
 /// Which interface (by index) holds the default route; shared by all interfaces.
@@ -110,7 +113,14 @@ impl NetIf {
             buf: Vec::new(),
             written: None,
             primary,
+            settings: LinkSettings::default(),
         })
+    }
+
+    /// The configured MTU (which a lease's MTU then does not replace) and the
+    /// `rd.route=` routes to add with each lease.
+    pub fn set_settings(&mut self, settings: LinkSettings) {
+        self.settings = settings;
     }
 
     /// The sockets to poll: UDP, and the packet socket while unbound.
@@ -342,6 +352,7 @@ impl NetIf {
     }
 
     fn apply(&mut self, nl: &mut Netlink, now: Uptime, lease: &Lease) {
+        let lease = &lease_with_routes(lease, &self.link.name, &self.settings);
         let name = &self.link.name;
         let renewed = self
             .applied

@@ -13,7 +13,9 @@ use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
-use crate::net::plan::{LinkPlan, plan_for};
+use crate::net::plan::{
+    LinkPlan, LinkSettings, lease_with_routes, new_name, plan_for, settings_for,
+};
 use crate::net::ra_events::RaEvents;
 use crate::net::{static_addr, status};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -116,9 +118,22 @@ impl Network {
 
     /// Configures `link` as the plan says (DHCP, a static address, or nothing): at boot
     /// for every Ethernet interface, and later for one that appears (hotplug).
-    pub fn add_interface(&mut self, link: Link) {
+    pub fn add_interface(&mut self, mut link: Link) {
         if self.known.contains(&link.index) {
             return;
+        }
+        // ifname=: renamed while still down (the kernel refuses to rename an up link),
+        // before its name picks its plan.
+        if let Some(name) = new_name(&link.name, link.mac, &self.cfg.ifnames).map(str::to_owned)
+            && let Some(nl) = self.nl.as_mut()
+        {
+            match nl.rename(&link, &name) {
+                Ok(()) => {
+                    info!("{}: renamed {name} (ifname=)", link.name);
+                    link.name = name;
+                }
+                Err(e) => info!("ifname={name}: {e}"),
+            }
         }
         if !self.cfg.ipv6
             && let Err(e) = set_ipv6_disabled(&link.name, true)
@@ -133,26 +148,98 @@ impl Network {
                 link.name,
                 self.cfg.phy_wait.as_secs_f64()
             );
+            self.make_vlans(&link);
             self.phy_held.hold(link, plan, uptime());
             return;
         }
+        let parent = link.clone();
         self.carry_out(link, plan);
+        self.make_vlans(&parent);
     }
 
-    fn carry_out(&mut self, link: Link, plan: LinkPlan) {
+    /// `vlan=`: the VLAN links on `parent`, made as it appears (and brought up, without
+    /// an address unless `ip=` gives it one), then planned like any other link.
+    fn make_vlans(&mut self, parent: &Link) {
+        let vlans: Vec<_> = self
+            .cfg
+            .vlans
+            .iter()
+            .filter(|v| v.parent == parent.name)
+            .cloned()
+            .collect();
+        if vlans.is_empty() {
+            return;
+        }
+        // The kernel would ask /sbin/modprobe for "rtnl-link-vlan"; qinit loads it itself.
+        match crate::system::modules::Tables::read().and_then(|t| t.load("8021q")) {
+            Ok(_) => {}
+            Err(e) => info!("vlan=: module 8021q: {e}"),
+        }
+        let mut made = Vec::new();
+        if let Some(nl) = self.nl.as_mut() {
+            if !parent.up
+                && let Err(e) = nl.set_up(parent)
+            {
+                info!("{e}");
+            }
+            for v in &vlans {
+                match nl
+                    .add_vlan(parent, &v.name, v.id)
+                    .and_then(|()| nl.link(&v.name))
+                {
+                    Ok(link) => {
+                        info!("{}: VLAN {} on {} (vlan=)", v.name, v.id, parent.name);
+                        made.push(link);
+                    }
+                    Err(e) => info!("vlan={}:{}: {e}", v.name, v.parent),
+                }
+            }
+        }
+        for link in made {
+            self.add_interface(link);
+        }
+    }
+
+    fn carry_out(&mut self, mut link: Link, plan: LinkPlan) {
+        let settings = settings_for(&link.name, &self.cfg.ip, &self.cfg.routes);
+        if plan != LinkPlan::Off
+            && let Some(nl) = self.nl.as_mut()
+        {
+            // Before the link comes up: most drivers refuse a new MAC on an up link.
+            if let Some(mac) = settings.mac {
+                match nl.set_mac(&link, mac) {
+                    Ok(()) => {
+                        info!(
+                            "{}: MAC {} (ip=)",
+                            link.name,
+                            crate::dhcp::acd::mac_text(&mac)
+                        );
+                        link.mac = Some(mac);
+                    }
+                    Err(e) => info!("{e}"),
+                }
+            }
+            if let Some(mtu) = settings.mtu {
+                match nl.set_mtu(&link, mtu) {
+                    Ok(()) => info!("{}: MTU {mtu} (ip=)", link.name),
+                    Err(e) => info!("{e}"),
+                }
+            }
+        }
         match plan {
             LinkPlan::Off => info!("{}: left down (ip=)", link.name),
-            LinkPlan::Dhcp => self.start_dhcp(link),
+            LinkPlan::Dhcp => self.start_dhcp(link, settings),
             LinkPlan::Static(lease) => {
+                let lease = lease_with_routes(&lease, &link.name, &settings);
                 if let Some(nl) = self.nl.as_mut() {
                     static_addr::apply(nl, &link, &lease, &self.default_owner, &self.publish);
-                    self.statics.push((link, *lease));
+                    self.statics.push((link, lease));
                 }
             }
         }
     }
 
-    fn start_dhcp(&mut self, link: Link) {
+    fn start_dhcp(&mut self, link: Link, settings: LinkSettings) {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
@@ -177,6 +264,7 @@ impl Network {
             DefaultOwner::clone(&self.default_owner),
         ) {
             Ok(mut n) => {
+                n.set_settings(settings);
                 // The carrier may already be up, its event already read: ask once.
                 if let Ok(l) = nl.link(&name)
                     && l.carrier

@@ -1,7 +1,10 @@
-//! Which interface gets what: DHCP, a static address from `ip=`, or nothing. Pure: the
-//! boot and the event loop ask it for each Ethernet interface, at boot or hot-added.
+//! Which interface gets what: DHCP, a static address from `ip=`, or nothing, with the
+//! link's own settings (`ifname=`, MTU and MAC from `ip=`) and the `rd.route=` routes
+//! added to each lease. Pure: the boot and the event loop ask it for each Ethernet
+//! interface, at boot or hot-added.
 
 use crate::config::ip::{IpConfig, Method};
+use crate::config::net_keys::{ExtraRoute, IfName};
 use crate::dhcp::lease::{Lease, Route};
 use std::net::Ipv4Addr;
 
@@ -37,6 +40,70 @@ pub fn plan_for(name: &str, position: usize, ips: &[IpConfig], search: &[String]
         Method::Static(_) if named.is_none() && position > 0 => LinkPlan::Off,
         Method::Static(st) => LinkPlan::Static(Box::new(static_lease(chosen, st, search))),
     }
+}
+
+/// What is set on a link before it comes up, whatever its plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// From `ip=`: set before the link comes up and kept: a lease's MTU option does not
+    /// replace it (the user's word is the stronger; dracut's ifup does the same).
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+    /// Every `rd.route=`; `lease_with_routes` picks this link's.
+    pub routes: Vec<ExtraRoute>,
+}
+
+/// The settings of link `name`: the MTU and MAC of the `ip=` that names it, or else the
+/// MTU of the one that names no device (its MAC would give every link the same address,
+/// so only an `ip=` naming the device sets one).
+pub fn settings_for(name: &str, ips: &[IpConfig], routes: &[ExtraRoute]) -> LinkSettings {
+    let named = ips.iter().find(|c| c.device.as_deref() == Some(name));
+    let chosen = named.or_else(|| ips.iter().find(|c| c.device.is_none()));
+    LinkSettings {
+        mtu: chosen.and_then(|c| c.mtu),
+        mac: named.and_then(|c| c.mac),
+        routes: routes.to_vec(),
+    }
+}
+
+/// The name `ifname=` gives the link with address `mac`, when it is not already its name.
+pub fn new_name<'a>(name: &str, mac: Option<[u8; 6]>, ifnames: &'a [IfName]) -> Option<&'a str> {
+    let mac = mac?;
+    ifnames
+        .iter()
+        .find(|n| n.mac == mac)
+        .map(|n| n.name.as_str())
+        .filter(|n| *n != name)
+}
+
+/// `lease` as link `name` applies it: without its MTU when the configuration sets one,
+/// and with the `rd.route=` routes that belong here: those naming this link, and those
+/// naming none whose gateway is in the lease's subnet. Applied on every renewal and
+/// removed with the lease, the routes last as long as the address does.
+pub fn lease_with_routes(lease: &Lease, name: &str, settings: &LinkSettings) -> Lease {
+    let mut out = lease.clone();
+    if settings.mtu.is_some() {
+        out.mtu = None;
+    }
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(lease.prefix_len))
+        .unwrap_or(0);
+    let on_link = |g: Ipv4Addr| u32::from(g) & mask == u32::from(lease.address) & mask;
+    for r in &settings.routes {
+        let here = match &r.device {
+            Some(d) => d == name,
+            None => on_link(r.gateway),
+        };
+        let route = Route {
+            dest: r.dest,
+            prefix_len: r.prefix_len,
+            gateway: r.gateway,
+        };
+        if here && !out.routes.contains(&route) {
+            out.routes.push(route);
+        }
+    }
+    out
 }
 
 /// A static address as a lease that never ends, so that it is applied exactly like a
@@ -112,6 +179,83 @@ mod tests {
         let c = ips(&["10.0.2.50::10.0.2.2:255.255.255.0"]);
         assert!(matches!(plan_for("eth0", 0, &c, &[]), LinkPlan::Static(_)));
         assert_eq!(plan_for("eth1", 1, &c, &[]), LinkPlan::Off);
+    }
+
+    fn route(v: &str) -> ExtraRoute {
+        crate::config::net_keys::route(v).unwrap()
+    }
+
+    #[test]
+    fn mtu_and_mac_come_from_the_ip_word_of_the_link() {
+        let c = ips(&[
+            "eth0:dhcp:1400:52:54:00:aa:bb:cc",
+            "10.0.3.9:::24::eth1:none:9000",
+        ]);
+        let s = settings_for("eth0", &c, &[]);
+        assert_eq!(s.mtu, Some(1400));
+        assert_eq!(s.mac, Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]));
+        assert_eq!(settings_for("eth1", &c, &[]).mtu, Some(9000));
+        assert_eq!(settings_for("eth2", &c, &[]), LinkSettings::default());
+        let any = ips(&["::::::dhcp:1500:52:54:00:aa:bb:cc"]);
+        assert_eq!(settings_for("eth5", &any, &[]).mtu, Some(1500));
+        assert_eq!(
+            settings_for("eth5", &any, &[]).mac,
+            None,
+            "one MAC, many links"
+        );
+    }
+
+    #[test]
+    fn routes_go_where_they_are_named_or_where_their_gateway_is_on_link() {
+        let LinkPlan::Static(lease) =
+            plan_for("eth0", 0, &ips(&["10.0.2.50::10.0.2.2:24::eth0:off"]), &[])
+        else {
+            panic!("not static")
+        };
+        let settings = LinkSettings {
+            mtu: Some(1400),
+            mac: None,
+            routes: vec![
+                route("10.9.0.0/16:10.0.2.2"),
+                route("10.8.0.0/16:192.168.1.1"),
+                route("10.7.0.0/16:192.168.1.1:eth0"),
+                route("10.6.0.0/16:10.0.2.2:eth1"),
+            ],
+        };
+        let got = lease_with_routes(&lease, "eth0", &settings);
+        let dests: Vec<String> = got
+            .routes
+            .iter()
+            .map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway))
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "0.0.0.0/0 via 10.0.2.2",
+                "10.9.0.0/16 via 10.0.2.2",
+                "10.7.0.0/16 via 192.168.1.1"
+            ]
+        );
+        // Applied again at renewal: no duplicates.
+        assert_eq!(lease_with_routes(&got, "eth0", &settings), got);
+        // A lease's MTU yields to the configured one, and stays without one.
+        let leased = Lease {
+            mtu: Some(576),
+            ..(*lease).clone()
+        };
+        assert_eq!(lease_with_routes(&leased, "eth0", &settings).mtu, None);
+        let no_mtu = LinkSettings::default();
+        assert_eq!(lease_with_routes(&leased, "eth0", &no_mtu).mtu, Some(576));
+    }
+
+    #[test]
+    fn ifname_renames_by_mac_only_when_the_name_differs() {
+        let (c, _) = crate::config::cmdline::parse("ifname=lan0:52:54:00:12:34:56");
+        let mac = Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        assert_eq!(new_name("eth0", mac, &c.ifnames), Some("lan0"));
+        assert_eq!(new_name("lan0", mac, &c.ifnames), None);
+        assert_eq!(new_name("eth1", Some([2, 0, 0, 0, 0, 1]), &c.ifnames), None);
+        assert_eq!(new_name("eth1", None, &c.ifnames), None);
     }
 
     #[test]

@@ -27,6 +27,18 @@ pub fn apply(
     }
     let mut errors = configure::apply(nl, link, lease, None, primary);
     if primary {
+        // The name servers of ip= and then nameserver=, as systemd's generator lists
+        // them: both are configuration, neither a peer's.
+        let mut dns = lease.dns.clone();
+        for d in &publish.dns {
+            if !dns.contains(d) {
+                dns.push(*d);
+            }
+        }
+        let publish = &Publish {
+            dns,
+            ..publish.clone()
+        };
         errors.extend(configure::publish(
             publish,
             Some(lease),

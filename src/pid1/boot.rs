@@ -155,6 +155,7 @@ pub fn boot() -> ! {
         dns: cfg.dns.clone(),
         search: cfg.search.clone(),
         sources: Default::default(),
+        ignore_peer_dns: !cfg.peer_dns,
     };
     step(&mut tl, "host name", || {
         ((), crate::net::configure::publish(&publish, None, ""))
