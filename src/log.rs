@@ -2,6 +2,7 @@
 //! uptime (CLOCK_BOOTTIME), so a boot reads as one timeline.
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,12 +22,23 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Makes PID 1's console writes non-blocking: a console that stops taking output (a
 /// serial line held by XOFF, a host that stopped reading) then costs lines, counted and
 /// reported once it moves again, instead of freezing PID 1.
+///
+/// The console is opened again, as a file description of PID 1's own: O_NONBLOCK on
+/// fd 2 itself would also make the writes of every process sharing it (one started
+/// before qinit from an rdinit= script, say) fail instead of wait.
 pub fn console_never_blocks() -> Result<(), String> {
-    let fd = std::io::stderr();
-    let flags = rustix::fs::fcntl_getfl(&fd).map_err(|e| format!("console: F_GETFL: {e}"))?;
-    rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)
-        .map_err(|e| format!("console: F_SETFL O_NONBLOCK: {e}"))
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open("/proc/self/fd/2")
+        .map_err(|e| format!("console: reopening stderr without blocking: {e}"))?;
+    CONSOLE
+        .set(file)
+        .map_err(|_| "console: already reopened".to_string())
 }
+
+/// PID 1's own non-blocking console, once `console_never_blocks` opened it.
+static CONSOLE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
 /// One of qinit's console lines, with its uptime and the final newline.
 pub fn format_line(msg: std::fmt::Arguments<'_>) -> String {
@@ -46,7 +58,10 @@ pub fn write_line(msg: std::fmt::Arguments<'_>) {
     let stderr = std::io::stderr();
     // The lock keeps lines from threads whole; the writes go straight to the fd.
     let _lock = stderr.lock();
-    write_bounded(stderr.as_fd(), line.as_bytes(), &DROPPED);
+    match CONSOLE.get() {
+        Some(console) => write_bounded(console.as_fd(), line.as_bytes(), &DROPPED),
+        None => write_bounded(stderr.as_fd(), line.as_bytes(), &DROPPED),
+    }
 }
 
 /// Writes as much of `buf` as `fd` takes without waiting; true when all of it went.
