@@ -26,15 +26,32 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The console is opened again, as a file description of PID 1's own: O_NONBLOCK on
 /// fd 2 itself would also make the writes of every process sharing it (one started
 /// before qinit from an rdinit= script, say) fail instead of wait.
+///
+/// When fd 2 is /dev/null (PID 1 was started with fds 0-2 closed, which Rust's runtime
+/// fills with /dev/null), the lines go to /dev/console, where the kernel's own go.
 pub fn console_never_blocks() -> Result<(), String> {
+    let path = if is_dev_null(std::io::stderr().as_fd()) {
+        "/dev/console"
+    } else {
+        "/proc/self/fd/2"
+    };
     let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open("/proc/self/fd/2")
-        .map_err(|e| format!("console: reopening stderr without blocking: {e}"))?;
+        .open(path)
+        .map_err(|e| format!("console: opening {path} without blocking: {e}"))?;
     CONSOLE
         .set(file)
         .map_err(|_| "console: already reopened".to_string())
+}
+
+/// Whether `fd` is the character device /dev/null (1:3).
+fn is_dev_null(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+            && rustix::fs::major(st.st_rdev) == 1
+            && rustix::fs::minor(st.st_rdev) == 3
+    })
 }
 
 /// PID 1's own non-blocking console, once `console_never_blocks` opened it.
@@ -134,6 +151,19 @@ pub fn ms(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dev_null_is_told_from_other_files() {
+        use std::os::fd::AsFd;
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let file = std::fs::File::open("Cargo.toml").unwrap();
+        let (pipe, _w) = nix::unistd::pipe().unwrap();
+        assert!(super::is_dev_null(null.as_fd()));
+        assert!(!super::is_dev_null(zero.as_fd()));
+        assert!(!super::is_dev_null(file.as_fd()));
+        assert!(!super::is_dev_null(pipe.as_fd()));
+    }
+
     use super::*;
 
     #[test]

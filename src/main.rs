@@ -37,7 +37,9 @@ fn main() {
 /// configured policy (an appliance stays an appliance), without the network, and backs
 /// off if that fails too.
 fn pid1_main() -> ! {
-    system::console::ensure_std_fds();
+    // fds 0-2 are open: Rust's runtime opens /dev/null on any that the kernel (finding
+    // no console) or an rdinit= wrapper left closed, so no socket of PID 1 lands there.
+    // PID 1's lines then go to /dev/console (log::console_never_blocks).
     std::panic::set_hook(Box::new(|p| info!("BUG: {p}")));
     if let Err(e) = qinit::log::console_never_blocks() {
         info!("{e}");

@@ -283,3 +283,33 @@ fn e1000_without_a_link_partner_is_set_up_after_the_wait_and_leases_once_plugged
     });
     checks.finish();
 }
+
+/// PID 1 started with fds 0-2 closed (an `rdinit=` wrapper that closes them, or a kernel
+/// that found no console): they hold /dev/null, never one of PID 1's own sockets, and
+/// PID 1's lines still reach the console.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn pid1_started_without_fds_0_to_2_keeps_them_on_dev_null_and_logs_to_the_console() {
+    let images = common::images();
+    let dir = common::TempDir::create("closed-fds");
+    let wrapper = b"#!/bin/sh\nexec /init 0<&- 1>&- 2>&-\n";
+    let images =
+        common::images_with_entries(&images, &dir, &[("close-fds", wrapper.as_slice(), 0o755)]);
+    let net = Net::User {
+        options: String::new(),
+    };
+    let mut guest = Guest::boot("closed-fds", &images, "rdinit=/close-fds", &net);
+    let mut checks = Checks::new("closed-fds");
+    guest.wait_shell();
+    let log = guest.log();
+    checks.check(log.contains("qinit: dhcp eth0: bound 10.0.2.15/24"), || {
+        "PID 1's lines should still reach the console, the lease among them".to_owned()
+    });
+    let fds = guest.run("for f in 0 1 2; do echo fd$f=$(readlink /proc/1/fd/$f); done");
+    for f in 0..3 {
+        checks.check(fds.contains(&format!("fd{f}=/dev/null")), || {
+            format!("PID 1's fd {f} should be /dev/null:\n{fds}")
+        });
+    }
+    checks.finish();
+}

@@ -63,14 +63,31 @@ pub type DefaultOwner = Rc<Cell<Option<u32>>>;
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
 /// be ready, mixed with the MAC and the clock (which is all there is if both calls fail).
 fn seed(mac: &[u8; 6]) -> u64 {
+    mix(
+        kernel_random().unwrap_or_default(),
+        crate::clock::uptime(),
+        mac,
+    )
+}
+
+/// Eight bytes from the kernel's RNG, never blocking. GRND_INSECURE (Linux 5.6) gives
+/// them even before the pool is initialised, as it is early in a VM's boot; older
+/// kernels refuse the flag, and then NONBLOCK may still have some. None when both fail.
+fn kernel_random() -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
-    // GRND_INSECURE (Linux 5.6): random bytes even before the pool is initialised, never
-    // blocking; older kernels refuse the flag, and then NONBLOCK may still have some.
-    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::INSECURE).is_err() {
-        let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
-    }
-    let mut s = u64::from_ne_bytes(b)
-        ^ u64::try_from(crate::clock::uptime().as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
+    let flags = [
+        rustix::rand::GetRandomFlags::INSECURE,
+        rustix::rand::GetRandomFlags::NONBLOCK,
+    ];
+    flags
+        .into_iter()
+        .any(|f| rustix::rand::getrandom(&mut b, f).is_ok_and(|n| n == b.len()))
+        .then_some(b)
+}
+
+fn mix(random: [u8; 8], now: Uptime, mac: &[u8; 6]) -> u64 {
+    let mut s =
+        u64::from_ne_bytes(random) ^ u64::try_from(now.as_nanos() & 0xffff_ffff_ffff).unwrap_or(1);
     for &x in mac {
         s = s.rotate_left(8) ^ u64::from(x);
     }
@@ -476,5 +493,29 @@ impl NetIf {
         }
         let _ = crate::net::etc_files::write_atomic(path, &text);
         self.written = Some((changes, text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_comes_from_the_kernel_without_blocking_and_varies() {
+        let seeds: std::collections::HashSet<[u8; 8]> =
+            (0..64).map(|_| kernel_random().unwrap()).collect();
+        assert_eq!(seeds.len(), 64, "getrandom gave repeated bytes");
+        // Two boots of the same machine at the same instant still differ.
+        let (now, mac) = (
+            std::time::Duration::from_millis(1830),
+            [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+        );
+        assert_ne!(
+            mix(kernel_random().unwrap(), now, &mac),
+            mix(kernel_random().unwrap(), now, &mac)
+        );
+        // Without the kernel's bytes, machines with different MACs still differ.
+        let other = [0x52, 0x54, 0, 0x12, 0x34, 0x57];
+        assert_ne!(mix([0; 8], now, &mac), mix([0; 8], now, &other));
     }
 }

@@ -101,23 +101,6 @@ pub fn spawn_on_tty(
     Ok(child.id())
 }
 
-/// Opens /dev/null on whichever of fds 0, 1 and 2 is not open. The kernel opens
-/// /dev/console for init, but when it cannot (no console device in the initramfs), the
-/// first sockets PID 1 opens would land on 0-2 and a child's stdio would write into them.
-pub fn ensure_std_fds() {
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only asks whether the descriptor is open.
-        if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
-            // open() returns the lowest free descriptor: this one.
-            let _ = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .map(std::os::fd::IntoRawFd::into_raw_fd);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,8 +145,12 @@ pub fn is_user_process(stat: &str) -> bool {
 /// tell: kernel threads count as signalled. When /proc cannot be read, some may be:
 /// the caller then waits out its bound rather than cut a process's exit short.
 fn others_left() -> bool {
-    let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    others_left_in(std::path::Path::new("/proc"), std::process::id())
+}
+
+/// `others_left` for the process table under `proc`, as seen by process `me`.
+fn others_left_in(proc: &std::path::Path, me: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir(proc) else {
         return true;
     };
     dir.flatten().any(|e| {
@@ -360,6 +364,32 @@ host0 /shared 9p rw,trans=virtio 0 0
         assert!(is_user_process(shell));
         assert!(is_user_process(odd));
         assert!(!is_user_process("garbage"));
+    }
+
+    #[test]
+    fn others_left_counts_user_processes_and_assumes_some_when_proc_is_unreadable() {
+        let dir = std::env::temp_dir().join(format!("qinit-proc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stat = |pid: u32, text: &str| {
+            std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+            std::fs::write(dir.join(pid.to_string()).join("stat"), text).unwrap();
+        };
+        stat(1, "1 (init) S 0 1 1 0 -1 4194560 0 0");
+        stat(2, "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0");
+        std::fs::create_dir_all(dir.join("self")).unwrap();
+        // Only us and a kernel thread: nobody left.
+        assert!(!others_left_in(&dir, 1));
+        // A process that vanished between readdir and read (no stat) does not count.
+        std::fs::create_dir_all(dir.join("77")).unwrap();
+        assert!(!others_left_in(&dir, 1));
+        // A user process is one left; so is "us" as seen by another pid.
+        stat(57, "57 (sh) S 1 57 57 34816 60 4194560 300 0");
+        assert!(others_left_in(&dir, 1));
+        std::fs::remove_dir_all(dir.join("57")).unwrap();
+        assert!(others_left_in(&dir, 99));
+        std::fs::remove_dir_all(&dir).unwrap();
+        // No /proc to read: assume some are left, so the caller waits out its bound.
+        assert!(others_left_in(&dir, 1));
     }
 
     #[test]

@@ -38,9 +38,35 @@ pub struct Hotplug {
     pub events: Uevents,
     aliases: crate::system::modalias::AliasTable,
     tables: Arc<Tables>,
-    /// The loader thread's queue: (modalias, module). None if the thread could not be
-    /// started; the loop then loads in place.
-    loader: Option<Sender<(String, String)>>,
+    /// The loader thread. None if it could not be started; the loop then loads in place.
+    loader: Option<Loader>,
+}
+
+/// The helper thread that loads drivers, so that a slow probe never stalls the loop.
+struct Loader {
+    queue: Sender<(String, String)>,
+}
+
+impl Loader {
+    /// Starts the thread "hotplug", which calls `load(modalias, module)` for each job.
+    fn spawn(load: impl Fn(&str, &str) + Send + 'static) -> std::io::Result<Loader> {
+        let (queue, jobs) = std::sync::mpsc::channel::<(String, String)>();
+        std::thread::Builder::new()
+            .name("hotplug".into())
+            .spawn(move || {
+                for (modalias, module) in jobs {
+                    load(&modalias, &module);
+                }
+            })?;
+        Ok(Loader { queue })
+    }
+
+    /// Queues a job without waiting for it; false if the thread is gone.
+    fn submit(&self, modalias: &str, module: &str) -> bool {
+        self.queue
+            .send((modalias.to_string(), module.to_string()))
+            .is_ok()
+    }
 }
 
 impl Hotplug {
@@ -51,18 +77,10 @@ impl Hotplug {
         let (deps, builtin) = crate::system::modules::read_tables(&dir);
         let text = std::fs::read_to_string(format!("{dir}/modules.alias")).unwrap_or_default();
         let tables = Arc::new(Tables { dir, deps, builtin });
-        let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
         let worker = Arc::clone(&tables);
-        let loader = std::thread::Builder::new()
-            .name("hotplug".into())
-            .spawn(move || {
-                for (modalias, module) in rx {
-                    worker.load(&modalias, &module);
-                }
-            })
+        let loader = Loader::spawn(move |modalias, module| worker.load(modalias, module))
             .map_err(|e| crate::info!("hotplug: no loader thread ({e}); loading in the loop"))
-            .ok()
-            .map(|_| tx);
+            .ok();
         Ok(Hotplug {
             events,
             aliases: crate::system::modalias::AliasTable::parse(&text),
@@ -87,7 +105,7 @@ impl Hotplug {
                 let queued = self
                     .loader
                     .as_ref()
-                    .is_some_and(|tx| tx.send((modalias.clone(), module.clone())).is_ok());
+                    .is_some_and(|l| l.submit(&modalias, &module));
                 if !queued {
                     self.tables.load(&modalias, &module);
                 }
@@ -185,6 +203,33 @@ mod tests {
         }
         p.extend_from_slice(b"SEQNUM=1234\0");
         p
+    }
+
+    #[test]
+    fn drivers_load_on_the_helper_thread_and_the_loop_does_not_wait() {
+        let (done, finished) = std::sync::mpsc::channel();
+        // A probe as slow as e1000's PHY wait.
+        let loader = Loader::spawn(move |modalias, module| {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let thread = std::thread::current().name().map(str::to_string);
+            done.send((modalias.to_string(), module.to_string(), thread))
+                .unwrap();
+        })
+        .unwrap();
+        let start = std::time::Instant::now();
+        assert!(loader.submit("pci:v00008086d0000100Esv*", "e1000"));
+        assert!(loader.submit("pci:v00001AF4d00001000sv*", "virtio_net"));
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(200),
+            "submitting waited for the load: {:?}",
+            start.elapsed()
+        );
+        let wait = std::time::Duration::from_secs(5);
+        let first = finished.recv_timeout(wait).unwrap();
+        let second = finished.recv_timeout(wait).unwrap();
+        assert_eq!(first.1, "e1000");
+        assert_eq!(second.1, "virtio_net");
+        assert_eq!(first.2.as_deref(), Some("hotplug"));
     }
 
     #[test]
