@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """The flooder of bench/flood.sh (standard library only), run in the server namespace.
 
-  flood_send.py IFACE SERVER_IP CLIENT_PID RATE COUNT KIND...
+  flood_send.py IFACE SERVER_IP CLIENT_PID[,PID...] RATE COUNT KIND... [--follow]
 
 Waits for the client's DISCOVER on IFACE (port 67) to learn its xid and MAC, then for
 each KIND broadcasts COUNT replies to port 68 at RATE a second, every one of which a
 correct client drops, and prints one line per KIND:
 
-  KIND SENT SECONDS CPU_US
+  KIND SENT SECONDS CPU_US [CPU_US...]
 
 CPU_US: the client's utime + stime (/proc/CLIENT_PID/stat) spent from just before the
-first reply until it has read the last (measured once its CPU time stops growing).
+first reply until it has read the last (measured once its CPU time stops growing); one
+figure for each PID given, in their order (bench/flood.sh FLOOR=1 adds floor_reader's).
+CLIENT_PID 0: a client that is not a process here (a qemu guest's); its CPU reads 0.
+
+--follow: keep reading DISCOVERs while flooding and aim at the latest xid, for a client
+that starts new exchanges during a long flood (tests/pid1_flood.rs).
 
 Kinds (each cycles through its variants, every reply different from the last):
   foreign  replies to other clients: another xid and another MAC
@@ -33,6 +38,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_us(pid):
+    if pid == 0:
+        return 0
     with open(f"/proc/{pid}/stat") as f:
         # Fields after the command name, which is in parentheses and may hold spaces.
         rest = f.read().rsplit(")", 1)[1].split()
@@ -83,11 +90,11 @@ def variants(kind, xid, mac, server):
 
 
 def wait_discover(sock):
-    sock.settimeout(20)
+    sock.settimeout(90)
     while True:
-        data, _ = sock.recvfrom(2048)
-        if len(data) >= 240 and data[0] == 1 and data[236:240] == MAGIC and b"\x35\x01\x01" in data[240:]:
-            return struct.unpack_from("!I", data, 4)[0], data[28:34]
+        got = discover(sock.recvfrom(2048)[0])
+        if got:
+            return got
 
 
 def settle(pid):
@@ -101,9 +108,31 @@ def settle(pid):
         last = now
 
 
-def flood(sock, pid, rate, count, packets):
+def discover(data):
+    """(xid, MAC) of a DHCPDISCOVER, else None."""
+    if len(data) >= 240 and data[0] == 1 and data[236:240] == MAGIC and b"\x35\x01\x01" in data[240:]:
+        return struct.unpack_from("!I", data, 4)[0], data[28:34]
+    return None
+
+
+def newer_xid(sock, xid):
+    """The xid of the latest DISCOVER queued on `sock`, or `xid` if none came."""
+    sock.setblocking(False)
+    try:
+        while True:
+            got = discover(sock.recvfrom(2048)[0])
+            if got:
+                xid = got[0]
+    except BlockingIOError:
+        pass
+    sock.setblocking(True)
+    return xid
+
+
+def flood(sock, pids, rate, count, make, xid, follow):
     dest = ("255.255.255.255", CLIENT_PORT)
-    before = settle(pid)
+    packets = make(xid)
+    before = [settle(pid) for pid in pids]
     t0 = time.monotonic()
     sent = 0
     batch = max(1, rate // 1000)
@@ -113,6 +142,12 @@ def flood(sock, pid, rate, count, packets):
         wait = due - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+        if follow and sent % (batch * 50) == 0:
+            latest = newer_xid(sock, xid)
+            if latest != xid:
+                xid, packets = latest, make(latest)
+                n = len(packets)
+                print(f"flood_send: now aiming at xid {xid:#010x}", file=sys.stderr)
         for _ in range(min(batch, count - sent)):
             try:
                 sock.sendto(packets[sent % n], dest)
@@ -120,15 +155,17 @@ def flood(sock, pid, rate, count, packets):
                 continue
             sent += 1
     seconds = time.monotonic() - t0
-    os.kill(pid, 0)  # still alive
-    return sent, seconds, settle(pid) - before
+    for pid in pids:
+        os.kill(pid, 0)  # still alive
+    return sent, seconds, [settle(pid) - b for pid, b in zip(pids, before)]
 
 
 def main():
     if len(sys.argv) < 7:
         raise SystemExit(__doc__)
     iface, server_ip, pid, rate, count = sys.argv[1:6]
-    pid, rate, count = int(pid), int(rate), int(count)
+    pids = [int(p) for p in pid.split(",")]
+    rate, count = int(rate), int(count)
     server = socket.inet_aton(server_ip)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -139,9 +176,11 @@ def main():
     print(f"flood_send: client xid {xid:#010x} MAC {mac.hex(':')}", file=sys.stderr)
     sock.setblocking(True)
     sock.settimeout(None)
-    for kind in sys.argv[6:]:
-        sent, seconds, cpu = flood(sock, pid, rate, count, variants(kind, xid, mac, server))
-        print(f"{kind} {sent} {seconds:.3f} {cpu}", flush=True)
+    follow = "--follow" in sys.argv[6:]
+    for kind in [k for k in sys.argv[6:] if k != "--follow"]:
+        make = lambda x: variants(kind, x, mac, server)  # noqa: E731
+        sent, seconds, cpu = flood(sock, pids, rate, count, make, xid, follow)
+        print(f"{kind} {sent} {seconds:.3f} {' '.join(map(str, cpu))}", flush=True)
 
 
 if __name__ == "__main__":
