@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -48,6 +49,10 @@ pub struct NetIf {
     /// What the state file holds, and the client's `changes()` when it was rendered:
     /// the file is rewritten only when what it shows changed.
     written: Option<(u64, String)>,
+    /// When the state file was last written, and the client state it showed.
+    last_write: Option<(Uptime, &'static str)>,
+    /// A rewrite held back by `pace`, due then.
+    state_due: Option<Uptime>,
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
     primary: DefaultOwner,
@@ -59,6 +64,20 @@ pub struct NetIf {
 
 /// Which interface (by index) holds the default route; shared by all interfaces.
 pub type DefaultOwner = Rc<Cell<Option<u32>>>;
+
+/// The least time between two rewrites of the state file that show the same state.
+const STATE_PACE: Duration = Duration::from_secs(1);
+
+/// Whether the state file may be rewritten now (Ok) or only at the time returned. A new
+/// state (bound, renewing, ...) is written at once; a rewrite that shows the same state
+/// (only the reason there is no lease, which a flood of refused replies changes with
+/// every datagram) waits until `STATE_PACE` after the last write.
+fn pace(last: Option<(Uptime, &str)>, state: &str, now: Uptime) -> Result<(), Uptime> {
+    match last {
+        Some((at, shown)) if shown == state && now < at + STATE_PACE => Err(at + STATE_PACE),
+        _ => Ok(()),
+    }
+}
 
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
 /// be ready, mixed with the MAC and the clock (which is all there is if both calls fail).
@@ -129,6 +148,8 @@ impl NetIf {
             first_sent_at: None,
             buf: Vec::new(),
             written: None,
+            last_write: None,
+            state_due: None,
             primary,
             settings: LinkSettings::default(),
         })
@@ -190,10 +211,14 @@ impl NetIf {
     }
 
     pub fn next_wakeup(&self) -> Option<Uptime> {
-        [self.client.next_wakeup(), self.watch.poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.client.next_wakeup(),
+            self.watch.poll_at(),
+            self.state_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn carrier(&mut self, nl: &mut Netlink, now: Uptime, up: bool) -> Vec<Outcome> {
@@ -279,6 +304,9 @@ impl NetIf {
         }
         if self.client.next_wakeup().is_some_and(|t| t <= now) {
             out.extend(self.drive(nl, now, Event::Tick));
+        }
+        if self.state_due.is_some_and(|t| t <= now) {
+            self.write_state(now);
         }
         out
     }
@@ -486,6 +514,12 @@ impl NetIf {
         );
         if self.written.as_ref().is_some_and(|(_, t)| *t == text) {
             self.written = Some((changes, text));
+            self.state_due = None;
+            return;
+        }
+        let state = self.client.state_name();
+        if let Err(due) = pace(self.last_write, state, now) {
+            self.state_due = Some(due);
             return;
         }
         if let Some(dir) = path.parent() {
@@ -493,12 +527,29 @@ impl NetIf {
         }
         let _ = crate::net::etc_files::write_atomic(path, &text);
         self.written = Some((changes, text));
+        self.last_write = Some((now, state));
+        self.state_due = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_state_is_written_at_once_and_the_rest_once_a_second() {
+        let t = Duration::from_secs(10);
+        assert_eq!(pace(None, "selecting", t), Ok(()));
+        let last = Some((t, "selecting"));
+        // Another refused reply 1 ms later: held back until a second after the last write.
+        assert_eq!(
+            pace(last, "selecting", t + Duration::from_millis(1)),
+            Err(t + STATE_PACE)
+        );
+        assert_eq!(pace(last, "selecting", t + STATE_PACE), Ok(()));
+        // Bound, at once.
+        assert_eq!(pace(last, "bound", t + Duration::from_millis(1)), Ok(()));
+    }
 
     #[test]
     fn the_seed_comes_from_the_kernel_without_blocking_and_varies() {
