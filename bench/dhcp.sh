@@ -18,7 +18,6 @@ N=${1:-10}
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 TIMING=$ROOT/bench/dhcp_timing.py
 PY=/usr/bin/python3
-TARGET=x86_64-unknown-linux-gnu
 APT_PACKAGES="dnsmasq-base busybox-static dhcpcd-base isc-dhcp-client iproute2 tcpdump python3 util-linux"
 SRV=qinit-bench-$$-srv
 CLI=qinit-bench-$$-cli
@@ -27,6 +26,8 @@ CLIENTS="qinit udhcpc dhcpcd dhclient${QINIT_ALT:+ qinit-alt}"
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
+# shellcheck source=bench/veth.sh
+. "$ROOT/bench/veth.sh"
 
 case $N in ''|*[!0-9]*|0) die "usage: $0 [N]  (N a positive number of runs)" ;; esac
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, dnsmasq, packet capture)"
@@ -45,13 +46,7 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 
-if [ -z "${QINIT:-}" ]; then
-    say "cargo build --release --target $TARGET (static)"
-    (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET")
-    QINIT=$ROOT/target/$TARGET/release/qinit
-fi
-[ -x "$QINIT" ] || die "$QINIT: not an executable"
-QINIT=$(readlink -f "$QINIT")
+qinit_binary
 if [ -n "${QINIT_ALT:-}" ]; then
     [ -x "$QINIT_ALT" ] || die "QINIT_ALT=$QINIT_ALT: not an executable"
     QINIT_ALT=$(readlink -f "$QINIT_ALT")
@@ -68,8 +63,7 @@ cleanup() {
     set +e
     [ -n "$DNSMASQ_PID" ] && kill "$DNSMASQ_PID" 2>/dev/null && wait "$DNSMASQ_PID" 2>/dev/null
     [ -n "$TCPDUMP_PID" ] && kill "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
+    veth_gone
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -107,12 +101,7 @@ reset() {
     ip -n "$CLI" addr flush dev vc0
     ip -n "$CLI" link set vc0 down
     ip -n "$SRV" neigh flush dev vs0
-    ip -n "$CLI" link set vc0 up
-    for i in $(seq 250); do
-        if ip -n "$CLI" link show vc0 2>/dev/null | grep -q LOWER_UP; then break; fi
-        sleep 0.02
-    done
-    ip -n "$CLI" link show vc0 2>/dev/null | grep -q LOWER_UP || die "vc0 has no carrier"
+    vc0_up
     start_dnsmasq
 }
 
@@ -142,15 +131,7 @@ mkdir -p "$TMP/logs"
 # dhcpcd: no random initial delay (up to 1 s) and no ARP probe of the lease (about 5 s);
 # qinit does neither.
 printf 'nodelay\nnoarp\n' > "$TMP/dhcpcd.conf"
-ip netns add "$SRV"
-ip netns add "$CLI"
-for ns in "$SRV" "$CLI"; do
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
-ip link add vs0 netns "$SRV" type veth peer name vc0 netns "$CLI"
-ip -n "$SRV" addr add "$NET.1/24" dev vs0
-ip -n "$SRV" link set vs0 up
+veth_pair
 
 ip netns exec "$SRV" tcpdump -Z root -i vs0 -n --immediate-mode --time-stamp-precision=nano \
     -w "$TMP/dhcp.pcap" udp port 67 or udp port 68 2>"$TMP/tcpdump.err" &

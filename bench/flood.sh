@@ -23,13 +23,14 @@ KINDS=${KINDS:-foreign stale ours}
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 SEND=$ROOT/bench/flood_send.py
 PY=/usr/bin/python3
-TARGET=x86_64-unknown-linux-gnu
 SRV=qinit-flood-$$-srv
 CLI=qinit-flood-$$-cli
 NET=10.78.0
 
 say() { echo "flood: $*" >&2; }
 die() { echo "flood: error: $*" >&2; exit 1; }
+# shellcheck source=bench/veth.sh
+. "$ROOT/bench/veth.sh"
 
 case $RATE in ''|*[!0-9]*|0) die "usage: $0 [RATE [COUNT]]  (positive numbers)" ;; esac
 case $COUNT in ''|*[!0-9]*|0) die "usage: $0 [RATE [COUNT]]  (positive numbers)" ;; esac
@@ -37,13 +38,7 @@ case $COUNT in ''|*[!0-9]*|0) die "usage: $0 [RATE [COUNT]]  (positive numbers)"
 command -v ip >/dev/null || die "needs ip (iproute2)"
 [ -x "$PY" ] || die "needs $PY"
 
-if [ -z "${QINIT:-}" ]; then
-    say "cargo build --release --target $TARGET (static)"
-    (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET")
-    QINIT=$ROOT/target/$TARGET/release/qinit
-fi
-[ -x "$QINIT" ] || die "$QINIT: not an executable"
-QINIT=$(readlink -f "$QINIT")
+qinit_binary
 
 TMP=$(mktemp -d)
 CLIENT_PID=""
@@ -52,30 +47,15 @@ cleanup() {
     set +e
     [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
     [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
+    veth_gone
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "namespaces $SRV (flooder, vs0 $NET.1/24) and $CLI (qinit dhcp vc0)"
-ip netns add "$SRV"
-ip netns add "$CLI"
-for ns in "$SRV" "$CLI"; do
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
-ip link add vs0 netns "$SRV" type veth peer name vc0 netns "$CLI"
-ip -n "$SRV" addr add "$NET.1/24" dev vs0
-ip -n "$SRV" link set vs0 up
-ip -n "$CLI" link set vc0 up
-for i in $(seq 250); do
-    if ip -n "$CLI" link show vc0 | grep -q LOWER_UP && ! ip -n "$SRV" link show vs0 | grep -q 'qdisc noop'; then
-        break
-    fi
-    sleep 0.02
-done
+veth_pair
+vc0_up
 
 # `ip netns exec` execs: $! is qinit's own pid.
 ip netns exec "$CLI" "$QINIT" dhcp vc0 >"$TMP/qinit.out" 2>"$TMP/qinit.err" </dev/null &
