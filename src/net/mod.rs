@@ -8,6 +8,7 @@ pub mod conflict;
 pub mod etc_files;
 pub mod ipv6_hold;
 pub mod link;
+pub mod netdev;
 pub mod netif;
 pub mod network;
 pub mod phy;
