@@ -236,3 +236,129 @@ fn configured_mtu_and_routes_outlast_the_leases_mtu_and_its_renewal() {
     let _ = dnsmasq.wait();
     checks.finish();
 }
+
+/// Two NICs, each on a qemu user network of its own with the same 10.0.2.0/24, so that
+/// either one alone reaches 10.0.2.2.
+fn two_user_nics() -> Vec<String> {
+    let mut args = vec!["-device".to_owned(), "virtio-rng-pci".to_owned()];
+    for n in 0..2 {
+        args.extend([
+            "-netdev".to_owned(),
+            format!("user,id=n{n},restrict=off"),
+            "-device".to_owned(),
+            format!("virtio-net-pci,netdev=n{n},mac=52:54:00:00:00:0{n}"),
+        ]);
+    }
+    args
+}
+
+/// `bond=` makes bond0 in active-backup over both NICs, which carry no address of their
+/// own; bond0 gets the lease with the first slave's MAC address, and when qemu takes the
+/// active NIC's link down the bond fails over to the other and pings still get through.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn bond_of_two_nics_gets_a_lease_and_fails_over() {
+    let images = common::images();
+    let args = two_user_nics();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut guest = Guest::boot_with(
+        "dracut-bond",
+        &images,
+        "bond=bond0:eth0,eth1:mode=active-backup,miimon=100,frobnicate=1 ip=bond0:dhcp",
+        &Net::None,
+        &args,
+    );
+    guest.expect("dhcp bond0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-bond");
+    let slaves = guest.run("cat /sys/class/net/bond0/bonding/slaves");
+    checks.check(slaves.contains("eth0 eth1"), || {
+        format!("bond0 should have eth0 and eth1 as slaves:\n{slaves}")
+    });
+    let mode =
+        guest.run("cat /sys/class/net/bond0/bonding/mode /sys/class/net/bond0/bonding/miimon");
+    checks.check(
+        mode.contains("active-backup 1") && mode.contains("100"),
+        || format!("bond0 should be active-backup with miimon 100:\n{mode}"),
+    );
+    for nic in ["eth0", "eth1"] {
+        let addr = guest.run(&format!("ip addr show {nic}"));
+        checks.check(
+            addr.contains("master bond0") && !addr.contains("inet"),
+            || format!("{nic} should be bond0's slave without an address of its own:\n{addr}"),
+        );
+    }
+    let addr = guest.run("ip addr show bond0");
+    checks.check(
+        addr.contains("inet 10.0.2.15/24") && addr.contains("link/ether 52:54:00:00:00:00"),
+        || format!("bond0 should hold the lease, with eth0's MAC:\n{addr}"),
+    );
+    let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2 over bond0:\n{ping}")
+    });
+    let active = guest.run("cat /sys/class/net/bond0/bonding/active_slave");
+    checks.check(active.contains("eth0"), || {
+        format!("eth0 should be the active slave first:\n{active}")
+    });
+    guest.monitor("set_link n0 off");
+    guest.leave_monitor();
+    let failed_over = guest.wait_log(
+        "bond0: (slave eth1): making interface the new active one",
+        Duration::from_secs(30),
+    );
+    checks.check(failed_over, || {
+        "the bond should make eth1 active once eth0's link is down".to_owned()
+    });
+    let active = guest.run("cat /sys/class/net/bond0/bonding/active_slave");
+    checks.check(active.contains("eth1"), || {
+        format!("eth1 should be the active slave after the failover:\n{active}")
+    });
+    let ping = guest.run("ping -c 3 -W 5 10.0.2.2");
+    checks.check(
+        !ping.contains(" 100% packet loss") && ping.contains("packets received"),
+        || format!("ping 10.0.2.2 should go on through eth1:\n{ping}"),
+    );
+    let log = guest.log();
+    checks.check(log.contains("unknown bonding option 'frobnicate'"), || {
+        "an unknown bonding option should be named in one line".to_owned()
+    });
+    checks.finish();
+}
+
+/// `bridge=br0:eth0 ip=br0:dhcp`: eth0 becomes br0's port, without an address; br0 gets
+/// the lease.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn bridge_over_one_nic_gets_a_lease() {
+    let images = common::images();
+    let mut guest = Guest::boot(
+        "dracut-bridge",
+        &images,
+        "bridge=br0:eth0 ip=br0:dhcp",
+        &Net::User {
+            options: String::new(),
+        },
+    );
+    guest.expect("dhcp br0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-bridge");
+    let port = guest.run("ip addr show eth0");
+    checks.check(
+        port.contains("master br0") && !port.contains("inet"),
+        || format!("eth0 should be br0's port without an address of its own:\n{port}"),
+    );
+    let ports = guest.run("ls /sys/class/net/br0/brif");
+    checks.check(ports.contains("eth0"), || {
+        format!("br0 should list eth0 as its port:\n{ports}")
+    });
+    let addr = guest.run("ip -4 addr show br0");
+    checks.check(addr.contains("inet 10.0.2.15/24"), || {
+        format!("br0 should hold the lease:\n{addr}")
+    });
+    let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2 over br0:\n{ping}")
+    });
+    checks.finish();
+}

@@ -46,11 +46,13 @@ pub fn bond_info(options: &[BondOption]) -> Vec<InfoBond> {
         .collect()
 }
 
+/// Makes link `name`; with `create` false, changes the one of that name instead.
 fn new_link(
     nl: &mut Netlink,
     name: &str,
     info: Vec<LinkInfo>,
     mtu: Option<u32>,
+    create: bool,
 ) -> Result<(), std::io::Error> {
     let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
@@ -58,28 +60,44 @@ fn new_link(
         msg.attributes.push(LinkAttribute::Mtu(mtu));
     }
     msg.attributes.push(LinkAttribute::LinkInfo(info));
-    nl.request(
-        RouteNetlinkMessage::NewLink(msg),
-        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-    )
-    .map(|_| ())
+    let flags = if create {
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    } else {
+        NLM_F_ACK
+    };
+    nl.request(RouteNetlinkMessage::NewLink(msg), flags)
+        .map(|_| ())
+}
+
+fn exists(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32)
 }
 
 /// Makes the bond (module bonding) with its mode and options, before any slave: the
-/// driver refuses a new mode once it has one.
+/// driver refuses a new mode once it has one. A bond of that name already there (the
+/// driver's own bond0, when it was loaded without max_bonds=0) gets the options instead.
 pub fn add_bond(nl: &mut Netlink, bond: &Bond) -> Result<(), String> {
-    let info = vec![
-        LinkInfo::Kind(InfoKind::Bond),
-        LinkInfo::Data(InfoData::Bond(bond_info(&bond.options))),
-    ];
-    new_link(nl, &bond.name, info, bond.mtu).map_err(|e| format!("making bond {}: {e}", bond.name))
+    let info = || {
+        vec![
+            LinkInfo::Kind(InfoKind::Bond),
+            LinkInfo::Data(InfoData::Bond(bond_info(&bond.options))),
+        ]
+    };
+    match new_link(nl, &bond.name, info(), bond.mtu, true) {
+        Err(e) if exists(&e) => new_link(nl, &bond.name, info(), bond.mtu, false),
+        other => other,
+    }
+    .map_err(|e| format!("making bond {}: {e}", bond.name))
 }
 
 /// Makes the bridge (module bridge). Without STP, the default, a port forwards as soon
 /// as it is added.
 pub fn add_bridge(nl: &mut Netlink, name: &str) -> Result<(), String> {
-    new_link(nl, name, vec![LinkInfo::Kind(InfoKind::Bridge)], None)
-        .map_err(|e| format!("making bridge {name}: {e}"))
+    match new_link(nl, name, vec![LinkInfo::Kind(InfoKind::Bridge)], None, true) {
+        Err(e) if exists(&e) => Ok(()),
+        other => other,
+    }
+    .map_err(|e| format!("making bridge {name}: {e}"))
 }
 
 /// Makes `link` a member of `master` (a bond's slave or a bridge's port). A bond takes
