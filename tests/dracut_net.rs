@@ -362,3 +362,135 @@ fn bridge_over_one_nic_gets_a_lease() {
     });
     checks.finish();
 }
+
+/// Runs the built `qinit config` with a qinit.conf and a credentials directory of the
+/// test's own; returns what it printed.
+fn qinit_config(
+    dir: &TempDir,
+    conf: &str,
+    hostname_credential: Option<&str>,
+    cmdline: &str,
+) -> String {
+    let conf_path = dir.path.join("qinit.conf");
+    let creds = dir.path.join("credentials");
+    let _ = std::fs::remove_dir_all(&creds);
+    std::fs::create_dir_all(&creds).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::fs::write(&conf_path, conf).unwrap_or_else(|e| panic!("qinit.conf: {e}"));
+    if let Some(name) = hostname_credential {
+        std::fs::write(creds.join("system.hostname"), name)
+            .unwrap_or_else(|e| panic!("credential: {e}"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_qinit"))
+        .arg("config")
+        .arg("--conf")
+        .arg(&conf_path)
+        .arg("--credentials")
+        .arg(&creds)
+        .args(["--cmdline", cmdline])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run qinit config: {e}"));
+    assert!(out.status.success(), "qinit config failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The line of `report` that starts (after its indent) with `start`, words joined by one
+/// space.
+fn report_line(report: &str, start: &str) -> String {
+    report
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line '{start}' in:\n{report}"))
+}
+
+/// `qinit config --cmdline` on the host: it reads the given words (not /proc/cmdline),
+/// changes nothing, and says for each value what it is and where it came from.
+#[test]
+fn qinit_config_shows_each_value_and_its_source() {
+    let dir = TempDir::create("config-tool");
+    let hostname_before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let conf = "dhcp_timeout = 9\nnameserver = [\"10.0.2.4\"]\nbridge = [\"br0:eth2\"]\n";
+    let cmdline = "console=ttyS0 bond=bond0:eth0,eth1:mode=active-backup,miimon=100,frob=1 \
+                   ip=bond0:dhcp ip=eth2:dhcp:1400 vlan=eth0.99:eth0 ifname=lan0:52:54:00:12:34:56 \
+                   ip=lan0:dhcp::52:54:00:aa:bb:cc rd.route=10.9.0.0/16:10.0.2.2:lan0 \
+                   nameserver=2001:db8::53 qinit.dhcp_timeout=2";
+    let r = qinit_config(&dir, conf, Some("credhost"), cmdline);
+    let mut checks = Checks::new("config-tool");
+    for (start, want) in [
+        (
+            "host name",
+            "host name credhost [credential system.hostname]",
+        ),
+        ("DHCP timeout", "DHCP timeout 2 s [kernel command line]"),
+        ("PHY wait", "PHY wait 3 s [default]"),
+        (
+            "name servers",
+            "name servers 10.0.2.4 2001:db8::53 [kernel command line + /etc/qinit.conf]",
+        ),
+        (
+            "bond0 bond",
+            "bond0 bond over eth0,eth1, mode=active-backup,miimon=100 [kernel command line]",
+        ),
+        ("br0 bridge", "br0 bridge over eth2 [/etc/qinit.conf]"),
+        (
+            "eth0.99 VLAN",
+            "eth0.99 VLAN 99 on eth0 [kernel command line]",
+        ),
+        (
+            "renamed from",
+            "renamed from the link with MAC 52:54:00:12:34:56 [kernel command line]",
+        ),
+        ("MAC", "MAC 52:54:00:aa:bb:cc [kernel command line]"),
+        (
+            "route ",
+            "route 10.9.0.0/16 via 10.0.2.2 dev lan0 [kernel command line]",
+        ),
+        (
+            "other Ethernet links",
+            "other Ethernet links: left down [kernel command line]",
+        ),
+    ] {
+        let got = report_line(&r, start);
+        checks.check(got == want, || {
+            format!("want '{want}', got '{got}' in:\n{r}")
+        });
+    }
+    checks.check(
+        r.contains("member slave of bond0: no address, no DHCP")
+            || r.contains("slave of bond0: no address, no DHCP"),
+        || format!("eth0 and eth1 should be shown as bond0's slaves:\n{r}"),
+    );
+    checks.check(
+        r.contains("  bond=bond0:eth0,eth1:mode=active-backup,miimon=100,frob=1: unknown bonding option 'frob'\n"),
+        || format!("the unknown option should be named under errors:\n{r}"),
+    );
+    // eth2 is the bridge's port: its ip= does not configure it.
+    let eth2 = r.split("  eth2:\n").nth(1).unwrap_or("");
+    checks.check(
+        eth2.trim_start().starts_with("member") && eth2.contains("port of br0"),
+        || format!("eth2 should be br0's port:\n{r}"),
+    );
+    // Without ip=, every link runs DHCP by default; an MTU in ip=eth0:dhcp:1400.
+    let r = qinit_config(&dir, "", None, "ip=eth0:dhcp:1400 qinit.hostname=box");
+    for (start, want) in [
+        ("host name", "host name box [kernel command line]"),
+        ("configuration", "configuration DHCP [kernel command line]"),
+        ("MTU", "MTU 1400 [kernel command line]"),
+        ("devices to create", "devices to create:"),
+    ] {
+        let got = report_line(&r, start);
+        checks.check(got == want, || {
+            format!("want '{want}', got '{got}' in:\n{r}")
+        });
+    }
+    let r = qinit_config(&dir, "", None, "quiet");
+    let got = report_line(&r, "other Ethernet links");
+    checks.check(got == "other Ethernet links: DHCP [default]", || {
+        format!("no ip=: every link runs DHCP by default:\n{r}")
+    });
+    let hostname_after = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    checks.check(hostname_before == hostname_after, || {
+        "qinit config must not change the host name".to_owned()
+    });
+    checks.finish();
+}
