@@ -1,6 +1,8 @@
 //! dracut's network keys end to end (issue 18): `ip=` with an MTU and a MAC address,
-//! `nameserver=`, `rd.route=`, `rd.peerdns=` and `ifname=`, each checked on a real boot
-//! under TCG on qemu's user network (the guest talks only to 10.0.2.x).
+//! `nameserver=`, `rd.route=`, `rd.peerdns=`, `ifname=`, `vlan=`, `bond=` and `bridge=`,
+//! each checked on a real boot under TCG on qemu's user network (the guest talks only to
+//! 10.0.2.x) or on a qemu hub between the guest's own NICs; and `qinit config` run on
+//! the host.
 #![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
 
 mod common;
@@ -114,8 +116,8 @@ fn ifname_renames_the_nic_which_gets_a_lease_with_its_mtu_routes_and_no_peer_dns
     checks.finish();
 }
 
-/// The VLAN links are made and configured; no traffic is tagged here (qemu's user network
-/// drops tagged frames, and this machine's kernel has no 8021q for a peer).
+/// The VLAN links are made and configured (tagged traffic is in
+/// `vlan_99_gets_its_lease_from_a_server_on_vlan_99`).
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
 fn vlan_links_are_made_on_their_parent_and_configured_by_ip() {
@@ -492,5 +494,69 @@ fn qinit_config_shows_each_value_and_its_source() {
     checks.check(hostname_before == hostname_after, || {
         "qinit config must not change the host name".to_owned()
     });
+    checks.finish();
+}
+
+/// Tagged traffic really flows: the guest's two NICs sit on one qemu hub; the second is
+/// moved into a network namespace inside the guest, where busybox udhcpd answers on its
+/// VLAN 99 only. `vlan=eth0.99:eth0 ip=eth0.99:dhcp` must get its lease from there, and
+/// ping the server, over tagged frames.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn vlan_99_gets_its_lease_from_a_server_on_vlan_99() {
+    let images = common::images();
+    let mut args: Vec<String> = vec!["-device".into(), "virtio-rng-pci".into()];
+    for n in 0..2 {
+        args.extend([
+            "-netdev".to_owned(),
+            format!("hubport,id=h{n},hubid=0"),
+            "-device".to_owned(),
+            format!("virtio-net-pci,netdev=h{n},mac=52:54:00:00:00:1{n}"),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut guest = Guest::boot_with(
+        "dracut-vlan-traffic",
+        &images,
+        "vlan=eth0.99:eth0 ip=eth0.99:dhcp qinit.dhcp_timeout=1",
+        &Net::None,
+        &args,
+    );
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-vlan-traffic");
+    // eth1, left down by ip=, becomes the server's side in a namespace of its own.
+    guest.run("unshare -n sleep 600 & echo $! > /tmp/ns.pid");
+    let setup = guest.run(
+        "P=$(cat /tmp/ns.pid); ip link set eth1 netns $P && \
+         nsenter -t $P -n sh -c 'ip link set lo up; ip link set eth1 up; \
+         ip link add link eth1 name eth1.99 type vlan id 99 && \
+         ip addr add 10.99.0.1/24 dev eth1.99 && ip link set eth1.99 up && echo SETUP-OK'",
+    );
+    checks.check(setup.contains("SETUP-OK"), || {
+        format!("the server's VLAN 99 in its namespace:\n{setup}")
+    });
+    guest.run(
+        "printf 'start 10.99.0.10\\nend 10.99.0.20\\ninterface eth1.99\\nlease_file /tmp/udhcpd.leases\\noption subnet 255.255.255.0\\n' > /tmp/udhcpd.conf; \
+         touch /tmp/udhcpd.leases; \
+         nsenter -t $(cat /tmp/ns.pid) -n udhcpd -f /tmp/udhcpd.conf > /tmp/udhcpd.log 2>&1 &",
+    );
+    let bound = guest.wait_log("dhcp eth0.99: bound 10.99.0.", Duration::from_secs(120));
+    checks.check(bound, || {
+        "eth0.99 should get its lease from the server on VLAN 99".to_owned()
+    });
+    let addr = guest.run("ip -4 addr show eth0.99");
+    checks.check(addr.contains("inet 10.99.0."), || {
+        format!("eth0.99 should hold the lease:\n{addr}")
+    });
+    let parent = guest.run("ip -4 addr show eth0");
+    checks.check(!parent.contains("inet "), || {
+        format!("eth0 itself has no address (untagged, nothing answers):\n{parent}")
+    });
+    let ping = guest.run("ping -c 2 -W 5 10.99.0.1");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping the server over VLAN 99:\n{ping}")
+    });
+    let server = guest.run("cat /tmp/udhcpd.log");
+    guest.note(&format!("udhcpd: {server}"));
     checks.finish();
 }
