@@ -266,7 +266,7 @@ fn bond_of_two_nics_gets_a_lease_and_fails_over() {
     let mut guest = Guest::boot_with(
         "dracut-bond",
         &images,
-        "bond=bond0:eth0,eth1:mode=active-backup,miimon=100,frobnicate=1 ip=bond0:dhcp",
+        "bond=bond0:eth0,eth1:mode=active-backup,miimon=100,frobnicate=1:1400 ip=bond0:dhcp",
         &Net::None,
         &args,
     );
@@ -292,8 +292,10 @@ fn bond_of_two_nics_gets_a_lease_and_fails_over() {
     }
     let addr = guest.run("ip addr show bond0");
     checks.check(
-        addr.contains("inet 10.0.2.15/24") && addr.contains("link/ether 52:54:00:00:00:00"),
-        || format!("bond0 should hold the lease, with eth0's MAC:\n{addr}"),
+        addr.contains("inet 10.0.2.15/24")
+            && addr.contains("link/ether 52:54:00:00:00:00")
+            && addr.contains("mtu 1400 "),
+        || format!("bond0 should hold the lease, with eth0's MAC and bond='s MTU 1400:\n{addr}"),
     );
     let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
     checks.check(ping.contains(" 0% packet loss"), || {
@@ -329,7 +331,7 @@ fn bond_of_two_nics_gets_a_lease_and_fails_over() {
 }
 
 /// `bridge=br0:eth0 ip=br0:dhcp`: eth0 becomes br0's port, without an address; br0 gets
-/// the lease.
+/// the lease, and resolv.conf the `nameserver=` servers, an IPv6 one among them.
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
 fn bridge_over_one_nic_gets_a_lease() {
@@ -337,7 +339,7 @@ fn bridge_over_one_nic_gets_a_lease() {
     let mut guest = Guest::boot(
         "dracut-bridge",
         &images,
-        "bridge=br0:eth0 ip=br0:dhcp",
+        "bridge=br0:eth0 ip=br0:dhcp nameserver=10.0.2.3 nameserver=[2001:db8::53]",
         &Net::User {
             options: String::new(),
         },
@@ -362,6 +364,16 @@ fn bridge_over_one_nic_gets_a_lease() {
     checks.check(ping.contains(" 0% packet loss"), || {
         format!("ping 10.0.2.2 over br0:\n{ping}")
     });
+    // nameserver= of both families: IPv4's first, then IPv6's.
+    let resolv = guest.run("cat /etc/resolv.conf");
+    let servers: Vec<&str> = resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver "))
+        .collect();
+    checks.check(
+        servers.first() == Some(&"10.0.2.3") && servers.get(1) == Some(&"2001:db8::53"),
+        || format!("resolv.conf should list both nameserver= servers, IPv4 first:\n{resolv}"),
+    );
     checks.finish();
 }
 

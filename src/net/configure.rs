@@ -52,7 +52,7 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
     let merged = merge_resolv(&v4, &v4_search, &v6, v6_search);
     let source = match (
         sources.v4.is_some(),
-        !v6.is_empty() || !v6_search.is_empty(),
+        !ra.is_empty() || !v6_search.is_empty(),
     ) {
         (true, true) => format!("{v4_source} and router advertisements"),
         (true, false) => v4_source,
