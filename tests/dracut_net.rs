@@ -572,3 +572,53 @@ fn vlan_99_gets_its_lease_from_a_server_on_vlan_99() {
     guest.note(&format!("udhcpd: {server}"));
     checks.finish();
 }
+
+/// A slave that appears after the boot (qemu's `device_add`) joins its bond like one
+/// there at boot: enslaved, without an address or a DHCP client of its own.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn a_hot_added_slave_joins_its_bond() {
+    let images = common::images();
+    let args = [
+        "-device",
+        "virtio-rng-pci",
+        "-netdev",
+        "user,id=n0,restrict=off",
+        "-device",
+        "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:00",
+    ];
+    let mut guest = Guest::boot_with(
+        "dracut-bond-hotplug",
+        &images,
+        "bond=bond0:eth0,eth1:mode=active-backup,miimon=100 ip=bond0:dhcp",
+        &Net::None,
+        &args,
+    );
+    guest.expect("dhcp bond0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-bond-hotplug");
+    guest.monitor("netdev_add user,id=hot,restrict=off");
+    guest.expect("(qemu)");
+    guest.send_line("device_add virtio-net-pci,netdev=hot,id=hotnic,mac=52:54:00:00:00:09");
+    guest.expect("(qemu)");
+    guest.leave_monitor();
+    let joined = guest.wait_log("eth1: slave of bond0 (bond=)", Duration::from_secs(60));
+    checks.check(joined, || {
+        "the hot-added eth1 should be enslaved to bond0".to_owned()
+    });
+    guest.wait_shell();
+    let slaves = guest.run("cat /sys/class/net/bond0/bonding/slaves");
+    checks.check(slaves.contains("eth0 eth1"), || {
+        format!("bond0 should have both slaves:\n{slaves}")
+    });
+    let addr = guest.run("ip addr show eth1");
+    checks.check(
+        addr.contains("master bond0") && !addr.contains("inet"),
+        || format!("eth1 should carry no address of its own:\n{addr}"),
+    );
+    let log = guest.log();
+    checks.check(!log.contains("eth1: DHCP started"), || {
+        "no DHCP client on a slave".to_owned()
+    });
+    checks.finish();
+}
