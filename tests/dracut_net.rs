@@ -622,3 +622,51 @@ fn a_hot_added_slave_joins_its_bond() {
     });
     checks.finish();
 }
+
+/// `bond` alone is dracut's default: bond0 over eth0 and eth1 in balance-rr. Both NICs
+/// sit on one qemu hub with one user network behind it, so that frames sent round-robin
+/// reach the same DHCP server.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn bond_alone_is_bond0_over_eth0_and_eth1_in_balance_rr() {
+    let images = common::images();
+    let mut args: Vec<String> = vec![
+        "-device".into(),
+        "virtio-rng-pci".into(),
+        "-netdev".into(),
+        "user,id=u0,restrict=off".into(),
+        "-netdev".into(),
+        "hubport,id=up,hubid=0,netdev=u0".into(),
+    ];
+    for n in 0..2 {
+        args.extend([
+            "-netdev".to_owned(),
+            format!("hubport,id=h{n},hubid=0"),
+            "-device".to_owned(),
+            format!("virtio-net-pci,netdev=h{n},mac=52:54:00:00:00:2{n}"),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut guest = Guest::boot_with("dracut-bond-default", &images, "bond", &Net::None, &args);
+    guest.expect("dhcp bond0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("dracut-bond-default");
+    let slaves = guest.run("cat /sys/class/net/bond0/bonding/slaves");
+    checks.check(slaves.contains("eth0 eth1"), || {
+        format!("bond0 should have eth0 and eth1 as slaves:\n{slaves}")
+    });
+    let mode = guest.run("cat /sys/class/net/bond0/bonding/mode");
+    checks.check(mode.contains("balance-rr 0"), || {
+        format!("bond0 should be in balance-rr:\n{mode}")
+    });
+    let log = guest.log();
+    checks.check(
+        !log.contains("eth0: DHCP started") && !log.contains("eth1: DHCP started"),
+        || "no DHCP client on a slave".to_owned(),
+    );
+    let ping = guest.run("ping -c 2 -W 5 10.0.2.2");
+    checks.check(ping.contains(" 0% packet loss"), || {
+        format!("ping 10.0.2.2 over bond0:\n{ping}")
+    });
+    checks.finish();
+}
