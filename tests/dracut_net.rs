@@ -574,7 +574,8 @@ fn vlan_99_gets_its_lease_from_a_server_on_vlan_99() {
 }
 
 /// A slave that appears after the boot (qemu's `device_add`) joins its bond like one
-/// there at boot: enslaved, without an address or a DHCP client of its own.
+/// there at boot: enslaved, without an address or a DHCP client of its own. The bond is
+/// bond1: the driver's own bond0 must not appear.
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
 fn a_hot_added_slave_joins_its_bond() {
@@ -590,11 +591,11 @@ fn a_hot_added_slave_joins_its_bond() {
     let mut guest = Guest::boot_with(
         "dracut-bond-hotplug",
         &images,
-        "bond=bond0:eth0,eth1:mode=active-backup,miimon=100 ip=bond0:dhcp",
+        "bond=bond1:eth0,eth1:mode=active-backup,miimon=100 ip=bond1:dhcp",
         &Net::None,
         &args,
     );
-    guest.expect("dhcp bond0: bound 10.0.2.15/24");
+    guest.expect("dhcp bond1: bound 10.0.2.15/24");
     guest.wait_shell();
     let mut checks = Checks::new("dracut-bond-hotplug");
     guest.monitor("netdev_add user,id=hot,restrict=off");
@@ -602,23 +603,28 @@ fn a_hot_added_slave_joins_its_bond() {
     guest.send_line("device_add virtio-net-pci,netdev=hot,id=hotnic,mac=52:54:00:00:00:09");
     guest.expect("(qemu)");
     guest.leave_monitor();
-    let joined = guest.wait_log("eth1: slave of bond0 (bond=)", Duration::from_secs(60));
+    let joined = guest.wait_log("eth1: slave of bond1 (bond=)", Duration::from_secs(60));
     checks.check(joined, || {
-        "the hot-added eth1 should be enslaved to bond0".to_owned()
+        "the hot-added eth1 should be enslaved to bond1".to_owned()
     });
     guest.wait_shell();
-    let slaves = guest.run("cat /sys/class/net/bond0/bonding/slaves");
+    let slaves = guest.run("cat /sys/class/net/bond1/bonding/slaves");
     checks.check(slaves.contains("eth0 eth1"), || {
-        format!("bond0 should have both slaves:\n{slaves}")
+        format!("bond1 should have both slaves:\n{slaves}")
     });
     let addr = guest.run("ip addr show eth1");
     checks.check(
-        addr.contains("master bond0") && !addr.contains("inet"),
+        addr.contains("master bond1") && !addr.contains("inet"),
         || format!("eth1 should carry no address of its own:\n{addr}"),
     );
     let log = guest.log();
     checks.check(!log.contains("eth1: DHCP started"), || {
         "no DHCP client on a slave".to_owned()
+    });
+    // The bonding driver makes a bond0 of its own unless told not to (max_bonds=0).
+    let links = guest.run("ls /sys/class/net");
+    checks.check(!links.contains("bond0"), || {
+        format!("no bond0 beside bond1:\n{links}")
     });
     checks.finish();
 }

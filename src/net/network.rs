@@ -143,12 +143,20 @@ impl Network {
             return Vec::new();
         };
         // The kernel would ask /sbin/modprobe for "rtnl-link-bond"; qinit loads it itself.
-        for (key, module, wanted) in [
-            ("bond", "bonding", !self.cfg.bonds.is_empty()),
-            ("bridge", "bridge", !self.cfg.bridges.is_empty()),
+        // Without max_bonds=0 the driver makes a bond0 of its own, in balance-rr, which
+        // would be taken for one more interface to configure when bond= names another.
+        for (key, module, params, wanted) in [
+            (
+                "bond",
+                "bonding",
+                c"max_bonds=0",
+                !self.cfg.bonds.is_empty(),
+            ),
+            ("bridge", "bridge", c"", !self.cfg.bridges.is_empty()),
         ] {
             if wanted
-                && let Err(e) = crate::system::modules::Tables::read().and_then(|t| t.load(module))
+                && let Err(e) =
+                    crate::system::modules::Tables::read().and_then(|t| t.load_with(module, params))
             {
                 info!("{key}=: module {module}: {e}");
             }
