@@ -38,8 +38,9 @@ FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio 9pnet_f
 # The host's channels: fw_cfg for credentials; vsock for readiness notification
 # (virtio to the host; vsock_loopback is CID 1 inside the guest, for local listeners).
 VMM_MODULES="qemu_fw_cfg vmw_vsock_virtio_transport vsock_loopback"
-# Links the command line makes (vlan=); qinit loads them itself when asked for one.
-NETDEV_MODULES="8021q"
+# Links the command line makes (vlan=, bond=, bridge=); qinit loads them itself when
+# asked for one.
+NETDEV_MODULES="8021q bonding bridge"
 WANT_MODULES="$NIC_MODULES $NETDEV_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES $VMM_MODULES ${MODULES_EXTRA:-}"
 
 die() { echo "build: error: $*" >&2; exit 1; }

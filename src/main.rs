@@ -16,6 +16,7 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("dhcp") => tools::dhcp::main(args.get(1..).unwrap_or(&[])),
         Some("status") => net::status::main(),
+        Some("config") => tools::config::main(args.get(1..).unwrap_or(&[])),
         Some("analyze") => pid1::timeline::analyze(),
         Some("poweroff") => system::shutdown::request(system::shutdown::Kind::PowerOff),
         Some("reboot") => system::shutdown::request(system::shutdown::Kind::Reboot),

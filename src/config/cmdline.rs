@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::config::net_keys;
+use std::net::IpAddr;
+
+use crate::config::{net_keys, netdev};
 
 /// How long an e1000 interface is held down for its PHY unless `qinit.phy_wait` says
 /// otherwise: qemu's model autonegotiates in 500 ms, real ones within about 3 s.
@@ -63,6 +65,9 @@ pub struct Config {
     pub ip: Vec<crate::config::ip::IpConfig>,
     /// Name servers and search domains that win over the lease's.
     pub dns: Vec<std::net::Ipv4Addr>,
+    /// IPv6 name servers from `nameserver=`: listed with the IPv4 ones, before those
+    /// router advertisements give.
+    pub dns6: Vec<std::net::Ipv6Addr>,
     pub search: Vec<String>,
     /// `rd.peerdns=0` makes this false: name servers from DHCP are not used.
     pub peer_dns: bool,
@@ -72,6 +77,10 @@ pub struct Config {
     pub ifnames: Vec<crate::config::net_keys::IfName>,
     /// `vlan=` words: VLAN links made on their parent when it appears.
     pub vlans: Vec<crate::config::net_keys::Vlan>,
+    /// `bond=` words: bonds made at boot, their slaves enslaved as they appear.
+    pub bonds: Vec<crate::config::netdev::Bond>,
+    /// `bridge=` words: bridges made at boot, their ports added as they appear.
+    pub bridges: Vec<crate::config::netdev::Bridge>,
     /// Where to send sd_notify messages: the `vmm.notify_socket` credential.
     pub notify_socket: Option<crate::system::notify::Address>,
 }
@@ -99,6 +108,9 @@ impl Default for Config {
             routes: Vec::new(),
             ifnames: Vec::new(),
             vlans: Vec::new(),
+            bonds: Vec::new(),
+            bridges: Vec::new(),
+            dns6: Vec::new(),
             notify_socket: None,
         }
     }
@@ -206,8 +218,10 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.dhcp_rapid_commit", None) => cfg.rapid_commit = true,
             // dracut's keys (man dracut.cmdline); `ip=` is read in ip.rs.
             ("nameserver", Some(v)) => match net_keys::nameserver(v) {
-                Ok(a) if cfg.dns.contains(&a) => {}
-                Ok(a) => cfg.dns.push(a),
+                Ok(IpAddr::V4(a)) if cfg.dns.contains(&a) => {}
+                Ok(IpAddr::V4(a)) => cfg.dns.push(a),
+                Ok(IpAddr::V6(a)) if cfg.dns6.contains(&a) => {}
+                Ok(IpAddr::V6(a)) => cfg.dns6.push(a),
                 Err(e) => errors.push(bad(&e)),
             },
             ("rd.peerdns", Some(v)) => match net_keys::peerdns(v) {
@@ -230,6 +244,23 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 Ok(n) => {
                     cfg.vlans.retain(|o| o.name != n.name);
                     cfg.vlans.push(n);
+                }
+                Err(e) => errors.push(bad(&e)),
+            },
+            // `bond` and `bridge` alone are dracut's defaults (bond0 over eth0,eth1; br0
+            // over eth0). A later word for the same name replaces the earlier.
+            ("bond", v) => match netdev::bond(v) {
+                Ok((b, warnings)) => {
+                    errors.extend(warnings.iter().map(|w| bad(w)));
+                    cfg.bonds.retain(|o| o.name != b.name);
+                    cfg.bonds.push(b);
+                }
+                Err(e) => errors.push(bad(&e)),
+            },
+            ("bridge", v) => match netdev::bridge(v) {
+                Ok(b) => {
+                    cfg.bridges.retain(|o| o.name != b.name);
+                    cfg.bridges.push(b);
                 }
                 Err(e) => errors.push(bad(&e)),
             },
@@ -414,6 +445,54 @@ mod tests {
     }
 
     #[test]
+    fn reads_bonds_bridges_and_ipv6_name_servers() {
+        use crate::config::netdev::{BondMode, BondOption};
+        let (c, e) = parse(
+            "bond=bond0:eth0,eth1:mode=active-backup,miimon=100,bogus=1 bond=bond1:eth2:mode=3 \
+             bond=bond1:eth3 bridge=br0:eth4 bridge nameserver=2001:db8::53 \
+             nameserver=[2001:db8::53] nameserver=10.0.2.3",
+        );
+        assert_eq!(
+            e,
+            [
+                "bond=bond0:eth0,eth1:mode=active-backup,miimon=100,bogus=1: unknown bonding option 'bogus'"
+            ]
+        );
+        let bonds: Vec<(&str, Vec<String>, BondMode)> = c
+            .bonds
+            .iter()
+            .map(|b| (b.name.as_str(), b.slaves.clone(), b.mode()))
+            .collect();
+        assert_eq!(
+            bonds,
+            [
+                (
+                    "bond0",
+                    vec!["eth0".into(), "eth1".into()],
+                    BondMode::ActiveBackup
+                ),
+                ("bond1", vec!["eth3".into()], BondMode::BalanceRr),
+            ]
+        );
+        assert!(c.bonds[0].options.contains(&BondOption::MiiMon(100)));
+        assert_eq!(
+            c.bridges.len(),
+            1,
+            "a bare bridge is br0 again, replacing it"
+        );
+        assert_eq!(c.bridges[0].ports, ["eth0"]);
+        assert_eq!(
+            c.dns6,
+            ["2001:db8::53".parse::<std::net::Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(c.dns, [std::net::Ipv4Addr::new(10, 0, 2, 3)]);
+        let (c, e) = parse("bond");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.bonds[0].name, "bond0");
+        assert_eq!(c.bonds[0].slaves, ["eth0", "eth1"]);
+    }
+
+    #[test]
     fn bad_network_keys_name_key_and_value_and_the_rest_applies() {
         let long = "9".repeat(5000);
         let (c, e) = parse(&format!(
@@ -423,7 +502,7 @@ mod tests {
         assert_eq!(c.dns, vec![std::net::Ipv4Addr::new(10, 0, 2, 3)]);
         assert!(c.peer_dns && c.routes.is_empty() && c.ifnames.is_empty());
         assert_eq!(e.len(), 5, "{e:?}");
-        assert_eq!(e[0], "nameserver=ns1: expected an IPv4 address");
+        assert_eq!(e[0], "nameserver=ns1: expected an IPv4 or IPv6 address");
         assert_eq!(e[1], "rd.peerdns=maybe: expected 0 or 1");
         assert_eq!(
             e[2],
@@ -446,6 +525,8 @@ mod tests {
             "rd.peerdns",
             "ifname",
             "vlan",
+            "bond",
+            "bridge",
             "rd.route",
             "ip",
         ] {

@@ -9,6 +9,8 @@
 //! modules = ["virtio_net"]
 //! exec = "/usr/bin/app --flag"
 //! ip = ["dhcp"]
+//! bond = ["bond0:eth0,eth1:mode=active-backup,miimon=100"]
+//! nameserver = ["10.0.2.3", "2001:db8::53"]
 //! ```
 
 use toml::de::{DeTable, DeValue};
@@ -31,7 +33,7 @@ enum Kind {
 }
 
 /// File key, command-line key, kind. The file drops the `qinit.` prefix.
-const KEYS: [(&str, &str, Kind); 16] = [
+const KEYS: [(&str, &str, Kind); 23] = [
     ("hostname", "qinit.hostname", Kind::Text),
     ("dhcp_timeout", "qinit.dhcp_timeout", Kind::Seconds),
     ("phy_wait", "qinit.phy_wait", Kind::Seconds),
@@ -48,6 +50,14 @@ const KEYS: [(&str, &str, Kind); 16] = [
     ("ip", "ip", Kind::Words),
     ("dns", "qinit.dns", Kind::List),
     ("search", "qinit.search", Kind::List),
+    // dracut's network keys, under their own names, one word per array item.
+    ("nameserver", "nameserver", Kind::Words),
+    ("peerdns", "rd.peerdns", Kind::OnOff),
+    ("route", "rd.route", Kind::Words),
+    ("ifname", "ifname", Kind::Words),
+    ("vlan", "vlan", Kind::Words),
+    ("bond", "bond", Kind::Words),
+    ("bridge", "bridge", Kind::Words),
 ];
 
 /// The file as one command-line string, to go before /proc/cmdline's:
@@ -256,6 +266,46 @@ search = ["example.test"]
         let (ips, _) = crate::config::ip::from_cmdline(&line);
         assert_eq!(ips.len(), 1);
         assert_eq!(ips[0].method, crate::config::ip::Method::Off);
+    }
+
+    #[test]
+    fn dracuts_network_keys_read_from_the_file() {
+        let text = r#"
+nameserver = ["10.0.2.3", "2001:db8::53"]
+peerdns = false
+route = "10.9.0.0/16:10.0.2.2"
+ifname = ["lan0:52:54:00:12:34:56"]
+vlan = ["eth0.99:eth0"]
+bond = ["bond0:eth0,eth1:mode=active-backup,miimon=100"]
+bridge = "br0:bond0"
+"#;
+        assert_eq!(
+            words(text),
+            [
+                "nameserver=10.0.2.3",
+                "nameserver=2001:db8::53",
+                "rd.peerdns=off",
+                "rd.route=10.9.0.0/16:10.0.2.2",
+                "ifname=lan0:52:54:00:12:34:56",
+                "vlan=eth0.99:eth0",
+                "bond=bond0:eth0,eth1:mode=active-backup,miimon=100",
+                "bridge=br0:bond0",
+            ]
+        );
+        let (line, _) = to_cmdline(text);
+        let (cfg, errors) = parse(&line);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cfg.dns.len() + cfg.dns6.len(), 2);
+        assert!(!cfg.peer_dns);
+        assert_eq!(cfg.routes.len(), 1);
+        assert_eq!(cfg.ifnames.len(), 1);
+        assert_eq!(cfg.vlans.len(), 1);
+        assert_eq!(cfg.bonds[0].slaves, ["eth0", "eth1"]);
+        assert_eq!(cfg.bridges[0].ports, ["bond0"]);
+        // The command line's bond of the same name replaces the file's.
+        let (cfg, _) = parse(&format!("{line} bond=bond0:eth2"));
+        assert_eq!(cfg.bonds.len(), 1);
+        assert_eq!(cfg.bonds[0].slaves, ["eth2"]);
     }
 
     #[test]

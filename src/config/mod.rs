@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod file;
 pub mod ip;
 pub mod net_keys;
+pub mod netdev;
 pub mod words;
 
 use credentials::Credentials;

@@ -1,9 +1,9 @@
 //! The network keys of dracut's command line besides `ip=` (man dracut.cmdline; the
 //! cases of systemd's network generator test): `nameserver=`, `rd.route=`,
-//! `rd.peerdns=`, `ifname=` and `vlan=`, and the two value types they share with `ip=`: a
-//! device name and a MAC address. Pure parsing.
+//! `rd.peerdns=`, `ifname=` and `vlan=`, and the value types they share with `ip=`,
+//! `bond=` and `bridge=` (netdev.rs): a device name, a MAC address, an MTU. Pure parsing.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::log::escape;
 
@@ -86,14 +86,23 @@ pub fn mtu(text: &str) -> Result<u32, String> {
     }
 }
 
-/// `nameserver=<IPv4>`.
-pub fn nameserver(value: &str) -> Result<Ipv4Addr, String> {
-    if value.trim_matches(['[', ']']).parse::<Ipv6Addr>().is_ok() {
-        return Err("IPv6 name servers are not supported yet".into());
+/// `nameserver=<IP>`: IPv4, or IPv6 bare or in brackets (`[2001:db8::53]`, as dracut
+/// writes IPv6 addresses in `ip=`).
+pub fn nameserver(value: &str) -> Result<IpAddr, String> {
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    if let Ok(a) = bare.parse::<Ipv6Addr>() {
+        return if a.is_unspecified() || a.is_multicast() {
+            Err("expected a unicast IPv6 address".into())
+        } else {
+            Ok(IpAddr::V6(a))
+        };
     }
     match value.parse::<Ipv4Addr>() {
-        Ok(a) if !a.is_unspecified() && !a.is_broadcast() && !a.is_multicast() => Ok(a),
-        _ => Err("expected an IPv4 address".into()),
+        Ok(a) if !a.is_unspecified() && !a.is_broadcast() && !a.is_multicast() => Ok(IpAddr::V4(a)),
+        _ => Err("expected an IPv4 or IPv6 address".into()),
     }
 }
 
@@ -242,13 +251,20 @@ mod tests {
 
     #[test]
     fn nameservers_and_peerdns() {
-        assert_eq!(nameserver("10.1.2.3"), Ok(ip("10.1.2.3")));
-        assert!(
-            nameserver("2001:4860:4860::8888")
-                .unwrap_err()
-                .contains("IPv6")
-        );
-        assert!(nameserver("0.0.0.0").is_err());
+        assert_eq!(nameserver("10.1.2.3"), Ok(IpAddr::V4(ip("10.1.2.3"))));
+        let v6 = IpAddr::V6("2001:4860:4860::8888".parse().unwrap());
+        assert_eq!(nameserver("2001:4860:4860::8888"), Ok(v6));
+        assert_eq!(nameserver("[2001:4860:4860::8888]"), Ok(v6));
+        for bad in [
+            "::",
+            "ff02::1",
+            "[10.0.2.3]",
+            "0.0.0.0",
+            "224.0.0.1",
+            "fe80::1%eth0",
+        ] {
+            assert!(nameserver(bad).is_err(), "{bad}");
+        }
         assert!(nameserver("dns.example").is_err());
         assert_eq!(peerdns("0"), Ok(false));
         assert_eq!(peerdns("1"), Ok(true));

@@ -20,6 +20,9 @@ pub struct Publish {
     pub hostname_override: Option<String>,
     /// Name servers and search domains from the configuration win over the lease's.
     pub dns: Vec<Ipv4Addr>,
+    /// IPv6 name servers from the configuration (`nameserver=`): listed before those of
+    /// router advertisements.
+    pub dns6: Vec<Ipv6Addr>,
     pub search: Vec<String>,
     /// Both families' DNS as last published, shared by every clone, so that one
     /// writer merges them into resolv.conf whichever side changed.
@@ -44,11 +47,12 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
     };
     let sources = publish.sources.borrow();
     let (v4, v4_search, v4_source) = sources.v4.clone().unwrap_or_default();
-    let (v6, v6_search) = &sources.v6;
-    let merged = merge_resolv(&v4, &v4_search, v6, v6_search);
+    let (ra, v6_search) = &sources.v6;
+    let v6: Vec<Ipv6Addr> = publish.dns6.iter().chain(ra).copied().collect();
+    let merged = merge_resolv(&v4, &v4_search, &v6, v6_search);
     let source = match (
         sources.v4.is_some(),
-        !v6.is_empty() || !v6_search.is_empty(),
+        !ra.is_empty() || !v6_search.is_empty(),
     ) {
         (true, true) => format!("{v4_source} and router advertisements"),
         (true, false) => v4_source,
@@ -140,10 +144,11 @@ pub fn identity(publish: &Publish, lease: Option<&Lease>) -> Identity {
     }
 }
 
-/// The name servers resolv.conf lists: the configured ones (`qinit.dns`, `nameserver=`)
-/// win over the lease's; with `rd.peerdns=0` the lease's are never used.
+/// The IPv4 name servers resolv.conf lists: the configured ones (`qinit.dns`,
+/// `nameserver=` of either family) win over the lease's; with `rd.peerdns=0` the lease's
+/// are never used.
 pub fn name_servers<'a>(publish: &'a Publish, lease: &'a Lease) -> &'a [Ipv4Addr] {
-    if !publish.dns.is_empty() {
+    if !publish.dns.is_empty() || !publish.dns6.is_empty() {
         &publish.dns
     } else if publish.ignore_peer_dns {
         &[]
@@ -201,5 +206,40 @@ mod tests {
         assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
         p.ignore_peer_dns = false;
         assert_eq!(name_servers(&p, &lease), [ns("10.1.2.3")]);
+        // An IPv6 nameserver= is configured DNS too: the lease's servers yield to it.
+        p.dns.clear();
+        p.dns6 = vec!["2001:db8::53".parse().unwrap()];
+        assert!(name_servers(&p, &lease).is_empty());
+    }
+
+    #[test]
+    fn configured_ipv6_servers_go_before_the_router_advertisements() {
+        let dir = std::env::temp_dir().join(format!("qinit-dns6-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Publish {
+            etc_dir: Some(dir.clone()),
+            dns: vec!["10.0.2.3".parse().unwrap()],
+            dns6: vec!["2001:db8::53".parse().unwrap()],
+            ..Publish::default()
+        };
+        let ip = crate::config::ip::parse_ip("10.0.2.15:::24::eth0:off:10.0.2.9").unwrap();
+        let crate::net::plan::LinkPlan::Static(lease) =
+            crate::net::plan::plan_for("eth0", 0, &[ip], &[])
+        else {
+            panic!("not static")
+        };
+        assert!(publish(&p, Some(&lease), "DHCP on eth0").is_empty());
+        let resolv = std::fs::read_to_string(dir.join("resolv.conf")).unwrap();
+        assert!(
+            resolv.contains("nameserver 10.0.2.3\nnameserver 2001:db8::53\n"),
+            "{resolv}"
+        );
+        assert!(publish_ra(&p, vec!["fd00::1".parse().unwrap()], vec![]).is_empty());
+        let resolv = std::fs::read_to_string(dir.join("resolv.conf")).unwrap();
+        assert!(
+            resolv.contains("nameserver 10.0.2.3\nnameserver 2001:db8::53\nnameserver fd00::1\n"),
+            "{resolv}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

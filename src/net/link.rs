@@ -79,7 +79,7 @@ impl Netlink {
     }
 
     /// Sends one request and collects the replies until the ACK or the end of a dump.
-    fn request(
+    pub(super) fn request(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
@@ -150,6 +150,15 @@ impl Netlink {
         self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("setting {} up: {e}", link.name))
+    }
+
+    pub fn set_down(&mut self, link: &Link) -> Result<(), String> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(|_| ())
+            .map_err(|e| format!("setting {} down: {e}", link.name))
     }
 
     pub fn set_mtu(&mut self, link: &Link, mtu: u32) -> Result<(), String> {

@@ -1,4 +1,5 @@
-//! The network: links, addresses and routes over netlink, the per-interface DHCP
+//! The network: links, addresses and routes over netlink, the bonds and bridges of
+//! `bond=` and `bridge=`, the per-interface DHCP
 //! driver and its address conflict detection, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
 //! the plan for each interface, the e1000 PHY wait, the router solicitation when IPv6 starts, and the state files `qinit status`
 //! reads.
@@ -8,6 +9,7 @@ pub mod conflict;
 pub mod etc_files;
 pub mod ipv6_hold;
 pub mod link;
+pub mod netdev;
 pub mod netif;
 pub mod network;
 pub mod phy;

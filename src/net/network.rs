@@ -1,5 +1,6 @@
-//! Every interface of the machine and what is done to it: the plan from `ip=` for each
-//! Ethernet link at boot or when it appears, DHCP or a static address, the PHY and IPv6
+//! Every interface of the machine and what is done to it: the bonds and bridges of
+//! `bond=` and `bridge=` and their members, the plan from `ip=` for each Ethernet link at
+//! boot or when it appears, DHCP or a static address, the PHY and IPv6
 //! holds, link events, and which lease names the machine. PID 1's loop polls the fds
 //! this gives it and calls back when they are ready; it never looks inside.
 
@@ -11,10 +12,11 @@ use crate::info;
 use crate::net::configure::{self, Publish};
 use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
+use crate::net::netdev;
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
 use crate::net::phy::{self, PhyHold};
 use crate::net::plan::{
-    LinkPlan, LinkSettings, lease_with_routes, new_name, plan_for, settings_for,
+    LinkPlan, LinkSettings, lease_with_routes, membership, new_name, plan_for, settings_for,
 };
 use crate::net::ra_events::RaEvents;
 use crate::net::{static_addr, status};
@@ -116,6 +118,112 @@ impl Network {
         std::mem::take(&mut self.marks)
     }
 
+    /// At boot: the devices `bond=` and `bridge=` ask for, then every link of `links`
+    /// (members join their device, the others are planned), then the new devices,
+    /// planned like any link once their members are in (a bond takes its first slave's
+    /// MAC address, which its DHCP client must use).
+    pub fn add_interfaces(&mut self, links: Vec<Link>) {
+        let made = self.make_devices();
+        for link in links {
+            self.add_interface(link);
+        }
+        for name in made {
+            match self.nl.as_mut().map(|nl| nl.link(&name)) {
+                Some(Ok(link)) => self.add_interface(link),
+                Some(Err(e)) => info!("{e}"),
+                None => {}
+            }
+        }
+    }
+
+    /// `bond=` and `bridge=`: loads their modules and makes the devices, bonds first (a
+    /// bridge may have a bond as its port). Returns the names of those made.
+    fn make_devices(&mut self) -> Vec<String> {
+        let Some(nl) = self.nl.as_mut().filter(|_| self.cfg.net) else {
+            return Vec::new();
+        };
+        // The kernel would ask /sbin/modprobe for "rtnl-link-bond"; qinit loads it itself.
+        // Without max_bonds=0 the driver makes a bond0 of its own, in balance-rr, which
+        // would be taken for one more interface to configure when bond= names another.
+        for (key, module, params, wanted) in [
+            (
+                "bond",
+                "bonding",
+                c"max_bonds=0",
+                !self.cfg.bonds.is_empty(),
+            ),
+            ("bridge", "bridge", c"", !self.cfg.bridges.is_empty()),
+        ] {
+            if wanted
+                && let Err(e) =
+                    crate::system::modules::Tables::read().and_then(|t| t.load_with(module, params))
+            {
+                info!("{key}=: module {module}: {e}");
+            }
+        }
+        let mut made = Vec::new();
+        for b in &self.cfg.bonds {
+            match netdev::add_bond(nl, b) {
+                Ok(()) => {
+                    let options: Vec<String> = b.options.iter().map(|o| o.to_string()).collect();
+                    info!(
+                        "{}: bond over {} with {} (bond=)",
+                        b.name,
+                        b.slaves.join(","),
+                        options.join(",")
+                    );
+                    made.push(b.name.clone());
+                }
+                Err(e) => info!("bond={}: {e}", b.name),
+            }
+        }
+        for b in &self.cfg.bridges {
+            match netdev::add_bridge(nl, &b.name) {
+                Ok(()) => {
+                    info!("{}: bridge over {} (bridge=)", b.name, b.ports.join(","));
+                    made.push(b.name.clone());
+                }
+                Err(e) => info!("bridge={}: {e}", b.name),
+            }
+        }
+        made
+    }
+
+    /// Makes `link` a member of its bond or bridge: no address of its own (IPv6 off, so
+    /// not even a link-local one), no DHCP, up once it is in.
+    fn join(&mut self, link: &Link) {
+        let Some(m) = membership(&link.name, &self.cfg.bonds, &self.cfg.bridges) else {
+            return;
+        };
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let master = match nl.link(m.master) {
+            Ok(master) => master,
+            Err(e) => {
+                info!("{}: not added to {} ({}=): {e}", link.name, m.master, m.key);
+                return;
+            }
+        };
+        if let Err(e) = set_ipv6_disabled(&link.name, true) {
+            info!("{e}");
+        }
+        if let Err(e) = netdev::enslave(nl, link, &master) {
+            info!("{}=: {e}", m.key);
+            return;
+        }
+        let what = if m.key == "bond" { "slave" } else { "port" };
+        info!("{}: {what} of {} ({}=)", link.name, m.master, m.key);
+        if let Err(e) = nl.set_up(link) {
+            info!("{e}");
+        }
+        if m.primary
+            && let Err(e) = netdev::set_bond_primary(nl, &master, link)
+        {
+            info!("bond=: {e}");
+        }
+    }
+
     /// Configures `link` as the plan says (DHCP, a static address, or nothing): at boot
     /// for every Ethernet interface, and later for one that appears (hotplug).
     pub fn add_interface(&mut self, mut link: Link) {
@@ -139,6 +247,11 @@ impl Network {
             && let Err(e) = set_ipv6_disabled(&link.name, true)
         {
             info!("{e}");
+        }
+        if membership(&link.name, &self.cfg.bonds, &self.cfg.bridges).is_some() {
+            self.known.push(link.index);
+            self.join(&link);
+            return;
         }
         let plan = plan_for(&link.name, self.known.len(), &self.cfg.ip, &self.cfg.search);
         self.known.push(link.index);

@@ -1,10 +1,11 @@
-//! Which interface gets what: DHCP, a static address from `ip=`, or nothing, with the
-//! link's own settings (`ifname=`, MTU and MAC from `ip=`) and the `rd.route=` routes
-//! added to each lease. Pure: the boot and the event loop ask it for each Ethernet
+//! Which interface gets what: DHCP, a static address from `ip=`, nothing, or a place in
+//! a bond or bridge (`bond=`, `bridge=`), with the link's own settings (`ifname=`, MTU and
+//! MAC from `ip=`) and the `rd.route=` routes added to each lease. Pure: the boot and the event loop ask it for each Ethernet
 //! interface, at boot or hot-added.
 
 use crate::config::ip::{IpConfig, Method};
 use crate::config::net_keys::{ExtraRoute, IfName};
+use crate::config::netdev::{Bond, BondOption, Bridge};
 use crate::dhcp::lease::{Lease, Route};
 use std::net::Ipv4Addr;
 
@@ -74,6 +75,44 @@ pub fn new_name<'a>(name: &str, mac: Option<[u8; 6]>, ifnames: &'a [IfName]) -> 
         .find(|n| n.mac == mac)
         .map(|n| n.name.as_str())
         .filter(|n| *n != name)
+}
+
+/// The device a link joins instead of being configured itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership<'a> {
+    /// The bond or bridge.
+    pub master: &'a str,
+    /// "bond" or "bridge", the key that asked for it.
+    pub key: &'static str,
+    /// Whether `primary=` names this slave.
+    pub primary: bool,
+}
+
+/// The bond (`bond=`) or else the bridge (`bridge=`) that lists link `name` as a member.
+pub fn membership<'a>(
+    name: &str,
+    bonds: &'a [Bond],
+    bridges: &'a [Bridge],
+) -> Option<Membership<'a>> {
+    let bond = bonds.iter().find(|b| b.slaves.iter().any(|s| s == name));
+    if let Some(b) = bond {
+        return Some(Membership {
+            master: &b.name,
+            key: "bond",
+            primary: b
+                .options
+                .iter()
+                .any(|o| matches!(o, BondOption::Primary(p) if p == name)),
+        });
+    }
+    bridges
+        .iter()
+        .find(|b| b.ports.iter().any(|p| p == name))
+        .map(|b| Membership {
+            master: &b.name,
+            key: "bridge",
+            primary: false,
+        })
 }
 
 /// `lease` as link `name` applies it: without its MTU when the configuration sets one,
@@ -256,6 +295,31 @@ mod tests {
         assert_eq!(new_name("lan0", mac, &c.ifnames), None);
         assert_eq!(new_name("eth1", Some([2, 0, 0, 0, 0, 1]), &c.ifnames), None);
         assert_eq!(new_name("eth1", None, &c.ifnames), None);
+    }
+
+    #[test]
+    fn members_join_their_bond_or_bridge() {
+        let (c, e) = crate::config::cmdline::parse(
+            "bond=bond0:eth0,eth1:primary=eth1 bridge=br0:bond0,eth2 bridge=br1:eth1",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let m = |name| membership(name, &c.bonds, &c.bridges);
+        assert_eq!(
+            m("eth0"),
+            Some(Membership {
+                master: "bond0",
+                key: "bond",
+                primary: false
+            })
+        );
+        assert!(
+            m("eth1").is_some_and(|m| m.master == "bond0" && m.primary),
+            "a bond wins"
+        );
+        assert!(m("bond0").is_some_and(|m| m.master == "br0" && m.key == "bridge"));
+        assert!(m("eth2").is_some_and(|m| m.master == "br0"));
+        assert_eq!(m("eth3"), None);
+        assert_eq!(m("br0"), None);
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub fn boot() -> ! {
         set_hostname: true,
         hostname_override: cfg.hostname.clone(),
         dns: cfg.dns.clone(),
+        dns6: cfg.dns6.clone(),
         search: cfg.search.clone(),
         sources: Default::default(),
         ignore_peer_dns: !cfg.peer_dns,
@@ -184,9 +185,7 @@ pub fn boot() -> ! {
         ((Some(nl), events, links), errors)
     });
     let mut network = Network::new(&cfg, publish, nl, events);
-    for link in links {
-        network.add_interface(link);
-    }
+    network.add_interfaces(links);
     // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
     // set up (virtio) has its OFFER in milliseconds.
     step(&mut tl, "modules", || {

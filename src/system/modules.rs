@@ -102,6 +102,17 @@ pub fn load(
     builtin: &HashSet<String>,
     name: &str,
 ) -> Result<Loaded, String> {
+    load_with(dir, deps, builtin, name, c"")
+}
+
+/// `load`, with `params` (`max_bonds=0`) for `name` itself; its dependencies get none.
+pub fn load_with(
+    dir: &str,
+    deps: &DepMap,
+    builtin: &HashSet<String>,
+    name: &str,
+    params: &std::ffi::CStr,
+) -> Result<Loaded, String> {
     let norm = name.replace('-', "_");
     if builtin.contains(&norm) {
         return Ok(Loaded::Builtin);
@@ -114,11 +125,14 @@ pub fn load(
         return Ok(Loaded::Already);
     }
     let mut inserted = 0;
-    for rel in deps.load_order(&norm)? {
-        let path = Path::new(dir).join(&rel);
+    let order = deps.load_order(&norm)?;
+    let last = order.len().saturating_sub(1);
+    for (i, rel) in order.iter().enumerate() {
+        let path = Path::new(dir).join(rel);
         let file =
             std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
-        match nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()) {
+        let params = if i == last { params } else { c"" };
+        match nix::kmod::finit_module(&file, params, nix::kmod::ModuleInitFlags::empty()) {
             Ok(()) => inserted += 1,
             Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(format!("finit_module {}: {e}", path.display())),
@@ -144,6 +158,11 @@ impl Tables {
     /// `load` with these tables.
     pub fn load(&self, name: &str) -> Result<Loaded, String> {
         load(&self.dir, &self.deps, &self.builtin, name)
+    }
+
+    /// `load_with` with these tables.
+    pub fn load_with(&self, name: &str, params: &std::ffi::CStr) -> Result<Loaded, String> {
+        load_with(&self.dir, &self.deps, &self.builtin, name, params)
     }
 }
 
