@@ -29,11 +29,18 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 ///
 /// When fd 2 is /dev/null (PID 1 was started with fds 0-2 closed, which Rust's runtime
 /// fills with /dev/null), the lines go to /dev/console, where the kernel's own go.
+/// Otherwise fd 2 is reopened through /proc, so PID 1 calls this again once /proc is
+/// mounted; until then (and when it is already done) this does nothing.
 pub fn console_never_blocks() -> Result<(), String> {
+    if CONSOLE.get().is_some() {
+        return Ok(());
+    }
     let path = if is_dev_null(std::io::stderr().as_fd()) {
         "/dev/console"
-    } else {
+    } else if std::path::Path::new("/proc/self/fd").is_dir() {
         "/proc/self/fd/2"
+    } else {
+        return Ok(());
     };
     let file = std::fs::OpenOptions::new()
         .write(true)

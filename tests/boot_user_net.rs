@@ -64,6 +64,31 @@ fn user_net_boot_leases_reaches_the_host_and_keeps_a_working_shell() {
                 .to_owned()
         },
     );
+    // PID 1 writes the console through a non-blocking file description of its own
+    // (a stalled serial line costs lines, not PID 1), while fd 2 stays as the kernel
+    // opened it, blocking, for whatever shares it.
+    checks.check(!log.contains("qinit: console:"), || {
+        "the console should be reopened without an error line".to_owned()
+    });
+    let fds = guest.run(
+        "for f in /proc/1/fdinfo/*; do n=${f##*/}; echo \"fd $n $(readlink /proc/1/fd/$n) $(sed -n 's/^flags:[[:space:]]*//p' $f)\"; done",
+    );
+    let console_fds: Vec<(u32, bool)> = fds
+        .lines()
+        .filter_map(
+            |l| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["fd", n, "/dev/console", flags] => Some((
+                    n.parse().ok()?,
+                    u32::from_str_radix(flags, 8).ok()? & 0o4000 != 0,
+                )),
+                _ => None,
+            },
+        )
+        .collect();
+    checks.check(
+        console_fds.contains(&(2, false)) && console_fds.iter().any(|&(n, nb)| n > 2 && nb),
+        || format!("PID 1 should have fd 2 on /dev/console blocking and another one non-blocking:\n{fds}"),
+    );
     let analyze = guest.run("qinit analyze");
     let stage_lines = analyze.lines().filter(|l| l.contains(" ms  ")).count();
     checks.check(

@@ -128,6 +128,10 @@ pub fn boot() -> ! {
         info!("disabling Ctrl-Alt-Del: {e}");
     }
     step(&mut tl, "mounts", || ((), mounts::mount_base()));
+    // With /proc there, the console can be reopened without blocking.
+    if let Err(e) = crate::log::console_never_blocks() {
+        info!("{e}");
+    }
     // NIC drivers first: a link takes seconds to come up after it is set up, and the
     // rest of the boot goes on meanwhile. They need no configuration; reading it takes
     // a driver of its own (qemu_fw_cfg, for the host's credentials).
