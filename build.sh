@@ -45,8 +45,11 @@ FS_MODULES="ext4 crc32c_generic vfat nls_cp437 nls_ascii 9p 9pnet_virtio 9pnet_f
 VMM_MODULES="qemu_fw_cfg vmw_vsock_virtio_transport vsock_loopback"
 # Links the command line makes (vlan=); qinit loads them itself when asked for one.
 NETDEV_MODULES="8021q"
-# Wireless (WIFI=1): the 802.11 stack and the simulated radios the tests use.
-WIFI_MODULES="cfg80211 mac80211 mac80211_hwsim"
+# Wireless (WIFI=1): the 802.11 stack, the simulated radios the tests use, and the
+# ciphers mac80211 asks the kernel's crypto for when a key is installed (CCMP is
+# "ccm(aes)", GCMP "gcm(aes)", management frame protection "cmac(aes)"): the kernel loads
+# them through /sbin/modprobe.
+WIFI_MODULES="cfg80211 mac80211 mac80211_hwsim ccm gcm cmac ctr ghash_generic"
 WIFI_PROGRAMS="/sbin/wpa_supplicant"
 # The access point's side, for the wireless test image only.
 WIFI_TEST_PROGRAMS="/usr/sbin/hostapd /usr/sbin/iw"

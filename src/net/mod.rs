@@ -1,6 +1,6 @@
 //! The network: links, addresses and routes over netlink, the per-interface DHCP
 //! driver and its address conflict detection, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
-//! the plan for each interface, the e1000 PHY wait, the router solicitation when IPv6 starts, and the state files `qinit status`
+//! the plan for each interface, the e1000 PHY wait, wireless links under wpa_supplicant, the router solicitation when IPv6 starts, and the state files `qinit status`
 //! reads.
 
 pub mod configure;
@@ -16,3 +16,4 @@ pub mod ra_events;
 pub mod router_solicit;
 pub mod static_addr;
 pub mod status;
+pub mod wifi;
