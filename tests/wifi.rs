@@ -79,9 +79,16 @@ fn wifi_images() -> Images {
     wifi
 }
 
-/// Boots the access point with `ap_conf` and qinit with `qinit_conf` (mode 0600) and the
-/// passphrase as the `wifi.psk` credential.
-fn boot(name: &str, dir: &TempDir, ap_conf: &str, qinit_conf: &str, psk: &str) -> Guest {
+/// Boots the access point with `ap_conf` (and `ap_next` in /etc/hostapd-next.conf, for
+/// `restart_ap`), and qinit with `qinit_conf` (mode 0600) and `psk` as the `wifi.psk`
+/// credential.
+fn boot(
+    name: &str,
+    dir: &TempDir,
+    (ap_conf, ap_next): (&str, &str),
+    qinit_conf: &str,
+    psk: &str,
+) -> Guest {
     let images = wifi_images();
     let psk_file = dir.path.join("wifi.psk");
     std::fs::write(&psk_file, psk).unwrap_or_else(|e| panic!("writing {psk_file:?}: {e}"));
@@ -92,6 +99,7 @@ fn boot(name: &str, dir: &TempDir, ap_conf: &str, qinit_conf: &str, psk: &str) -
             ("sbin/ap-run", AP_RUN.as_bytes(), 0o755),
             ("sbin/ap-rdinit", RDINIT.as_bytes(), 0o755),
             ("etc/hostapd.conf", ap_conf.as_bytes(), 0o600),
+            ("etc/hostapd-next.conf", ap_next.as_bytes(), 0o600),
             ("etc/udhcpd.conf", UDHCPD_CONF.as_bytes(), 0o644),
             ("etc/qinit.conf", qinit_conf.as_bytes(), 0o600),
         ],
@@ -113,6 +121,30 @@ fn qinit_conf(key_mgmt: &str) -> String {
     format!("[wifi]\nssid = \"{SSID}\"\nkey_mgmt = \"{key_mgmt}\"\ncountry = \"DE\"\n")
 }
 
+/// Stops the access point's hostapd and, after `pause` seconds, starts it in the access
+/// point's namespace with /etc/hostapd-next.conf.
+fn restart_ap(guest: &mut Guest, pause: u32) {
+    guest.run("kill $(cat /root/hostapd.pid); echo AP-STOPPED");
+    guest.run(&format!(
+        "sleep {pause}; nsenter -t $(cat /root/ap.pid) -n hostapd -B -P /root/hostapd.pid /etc/hostapd-next.conf > /root/hostapd-next.log 2>&1; echo AP-STARTED"
+    ));
+}
+
+/// Waits up to `timeout` for the `n`th `needle` on the console since boot (a shell
+/// command's wait may already have read past it).
+fn wait_nth(guest: &mut Guest, needle: &str, n: usize, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if guest.log().matches(needle).count() >= n {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The console line of a join, up to its signal.
 const JOINED: &str = "wlan0: joined \"home net\" (";
 
@@ -120,10 +152,11 @@ const JOINED: &str = "wlan0: joined \"home net\" (";
 #[ignore = "needs root and qemu: ./build.sh test"]
 fn wpa2_joins_gets_a_lease_and_pings_the_access_point() {
     let dir = TempDir::create("wifi-wpa2");
+    let ap = hostapd_conf("WPA-PSK", PASSPHRASE);
     let mut guest = boot(
         "wifi-wpa2",
         &dir,
-        &hostapd_conf("WPA-PSK", PASSPHRASE),
+        (&ap, &ap),
         &qinit_conf("WPA-PSK"),
         PASSPHRASE,
     );
@@ -189,5 +222,139 @@ fn wpa2_joins_gets_a_lease_and_pings_the_access_point() {
         private && files.contains("/run/qinit/wpa_supplicant-wlan0.conf"),
         || format!("only files root alone reads should hold the passphrase: {files}"),
     );
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn wpa3_sae_joins_gets_a_lease_and_pings_the_access_point() {
+    let dir = TempDir::create("wifi-sae");
+    let ap = hostapd_conf("SAE", PASSPHRASE);
+    let mut guest = boot("wifi-sae", &dir, (&ap, &ap), &qinit_conf("SAE"), PASSPHRASE);
+    guest.expect_within(
+        "wlan0: joining \"home net\" with wpa_supplicant (SAE)",
+        Duration::from_secs(60),
+    );
+    guest.expect_within(JOINED, Duration::from_secs(90));
+    guest.expect("WPA3, 2437 MHz, ");
+    guest.expect_within("dhcp wlan0: bound 192.168.77.", Duration::from_secs(60));
+    guest.wait_shell();
+    let ping = guest.run(&format!("ping -c 1 -W 5 {AP_ADDRESS} && echo PING-OK"));
+    let status = guest.run("qinit status");
+    let mut checks = Checks::new("wifi-sae");
+    checks.check(ping.contains("PING-OK"), || {
+        format!("the access point should answer a ping: {ping}")
+    });
+    checks.check(status.contains("security: WPA3"), || {
+        format!("qinit status should say WPA3: {status}")
+    });
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn a_wrong_passphrase_is_said_and_the_join_follows_the_access_points_fix() {
+    let dir = TempDir::create("wifi-wrong");
+    let wrong = hostapd_conf("WPA-PSK", "not what qinit was given");
+    let right = hostapd_conf("WPA-PSK", PASSPHRASE);
+    let mut guest = boot(
+        "wifi-wrong",
+        &dir,
+        (&wrong, &right),
+        &qinit_conf("WPA-PSK"),
+        PASSPHRASE,
+    );
+    guest.expect_within(
+        "wlan0: authentication failed: wrong passphrase?",
+        Duration::from_secs(120),
+    );
+    guest.wait_shell_within(Duration::from_secs(120));
+    let alive = guest.run("pidof wpa_supplicant && echo SUPPLICANT-UP");
+    // The access point takes the passphrase qinit has: qinit joins without a reboot.
+    restart_ap(&mut guest, 1);
+    let joined = wait_nth(&mut guest, JOINED, 1, Duration::from_secs(120));
+    let bound = wait_nth(
+        &mut guest,
+        "dhcp wlan0: bound 192.168.77.",
+        1,
+        Duration::from_secs(60),
+    );
+    let ping = guest.run(&format!("ping -c 1 -W 5 {AP_ADDRESS} && echo PING-OK"));
+    let log = guest.log();
+    let mut checks = Checks::new("wifi-wrong");
+    checks.check(alive.contains("SUPPLICANT-UP"), || {
+        format!("wpa_supplicant should keep running after a wrong passphrase: {alive}")
+    });
+    checks.check(joined && bound, || {
+        "after the access point's fix, qinit should join and get a lease".to_owned()
+    });
+    checks.check(ping.contains("PING-OK"), || {
+        format!("the access point should answer a ping: {ping}")
+    });
+    checks.check(!log.contains("panicked"), || {
+        "nothing should crash".to_owned()
+    });
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn the_access_point_restarting_and_wpa_supplicant_dying_are_survived() {
+    let dir = TempDir::create("wifi-restart");
+    let ap = hostapd_conf("WPA-PSK", PASSPHRASE);
+    let mut guest = boot(
+        "wifi-restart",
+        &dir,
+        (&ap, &ap),
+        &qinit_conf("WPA-PSK"),
+        PASSPHRASE,
+    );
+    guest.expect_within(JOINED, Duration::from_secs(120));
+    guest.expect_within("dhcp wlan0: bound 192.168.77.", Duration::from_secs(60));
+    guest.wait_shell();
+    // The access point goes away for a while, then comes back.
+    restart_ap(&mut guest, 3);
+    let lost = guest.log().contains("wlan0: carrier lost");
+    let left = guest.log().contains("wlan0: left \"home net\"");
+    let rejoined = wait_nth(&mut guest, JOINED, 2, Duration::from_secs(120));
+    let carrier = wait_nth(&mut guest, "wlan0: carrier up", 2, Duration::from_secs(30));
+    let renewed = wait_nth(&mut guest, "dhcp wlan0: ", 2, Duration::from_secs(30));
+    let ping = guest.run(&format!("ping -c 1 -W 5 {AP_ADDRESS} && echo PING-OK"));
+    let status = guest.run("qinit status");
+    // wpa_supplicant killed: PID 1 restarts it, and it joins again.
+    guest.run("kill -9 $(pidof wpa_supplicant)");
+    let restarted = wait_nth(
+        &mut guest,
+        "wlan0: wpa_supplicant exited (killed by SIGKILL), restarting in 1 s",
+        1,
+        Duration::from_secs(30),
+    );
+    let again = wait_nth(&mut guest, JOINED, 3, Duration::from_secs(120));
+    let renewed_again = wait_nth(&mut guest, "dhcp wlan0: ", 3, Duration::from_secs(30));
+    let ping_again = guest.run(&format!("ping -c 1 -W 5 {AP_ADDRESS} && echo PING-OK"));
+    let ps = guest.run("ps -o pid,ppid,stat,args");
+    let mut checks = Checks::new("wifi-restart");
+    checks.check(lost && left, || {
+        "the access point's going should say \"left\" and lose the carrier".to_owned()
+    });
+    checks.check(rejoined && carrier && renewed, || {
+        "the access point's return should bring a join, the carrier and the lease".to_owned()
+    });
+    checks.check(ping.contains("PING-OK"), || {
+        format!("the access point should answer a ping after its return: {ping}")
+    });
+    checks.check(
+        status.contains("state: bound") && status.contains("state: joined"),
+        || format!("qinit status should show the lease and the join: {status}"),
+    );
+    checks.check(restarted && again && renewed_again, || {
+        "a killed wpa_supplicant should be restarted and join again, with the lease".to_owned()
+    });
+    checks.check(ping_again.contains("PING-OK"), || {
+        format!("the access point should answer a ping after the restart: {ping_again}")
+    });
+    checks.check(common::zombies(&ps).is_empty(), || {
+        format!("no zombies should be left: {ps}")
+    });
     checks.finish();
 }
