@@ -28,9 +28,18 @@ pub fn is_secret(key: &str) -> bool {
     matches!(key, "psk" | "passphrase")
 }
 
-/// The command line's words with the secrets' values replaced, for a console line.
+/// The command line's words with the secrets' values replaced, for a console line; a
+/// line without one is given back as it is.
 pub fn redact(line: &str) -> String {
-    crate::config::words::split_words(line)
+    let words = crate::config::words::split_words(line);
+    let secret = |w: &String| {
+        w.split_once('=')
+            .is_some_and(|(k, _)| k.strip_prefix(PREFIX).is_some_and(is_secret))
+    };
+    if !words.iter().any(secret) {
+        return line.to_string();
+    }
+    words
         .iter()
         .map(|w| match w.split_once('=') {
             Some((k, _)) if k.strip_prefix(PREFIX).is_some_and(is_secret) => {
@@ -293,6 +302,8 @@ mod tests {
             ),
             "quiet qinit.wifi.ssid=home qinit.wifi.passphrase=<hidden> qinit.wifi.psk=<hidden>"
         );
+        let plain = "\"qinit.exec=/bin/sh -c 'x y'\" ip=off";
+        assert_eq!(redact(plain), plain);
     }
 
     #[test]

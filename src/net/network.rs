@@ -312,6 +312,17 @@ impl Network {
     /// Logs, for each interface still waiting, why the foreground program (`what`)
     /// starts without its lease.
     pub fn report_no_lease(&self, what: &str) {
+        if self.cfg.net && self.cfg.wifi.ssid.is_some() && self.wifi.is_none() && self.nl.is_some()
+        {
+            info!(
+                "wifi: no wireless interface{} yet; joining once one appears",
+                self.cfg
+                    .wifi
+                    .interface
+                    .as_ref()
+                    .map_or(String::new(), |i| format!(" {i}"))
+            );
+        }
         if !self.waiting() || self.has_lease() {
             return;
         }
