@@ -89,6 +89,18 @@ fn boot(
     qinit_conf: &str,
     psk: &str,
 ) -> Guest {
+    boot_with_args(name, dir, (ap_conf, ap_next), qinit_conf, psk, "")
+}
+
+/// `boot`, with more words on the kernel command line.
+fn boot_with_args(
+    name: &str,
+    dir: &TempDir,
+    (ap_conf, ap_next): (&str, &str),
+    qinit_conf: &str,
+    psk: &str,
+    args: &str,
+) -> Guest {
     let images = wifi_images();
     let psk_file = dir.path.join("wifi.psk");
     std::fs::write(&psk_file, psk).unwrap_or_else(|e| panic!("writing {psk_file:?}: {e}"));
@@ -111,7 +123,7 @@ fn boot(
     Guest::boot_with(
         name,
         &images,
-        "rdinit=/sbin/ap-rdinit qinit.dhcp_timeout=60",
+        &format!("rdinit=/sbin/ap-rdinit qinit.dhcp_timeout=60 {args}"),
         &Net::None,
         &["-nic", "none", "-fw_cfg", &fw_cfg],
     )
@@ -355,6 +367,48 @@ fn the_access_point_restarting_and_wpa_supplicant_dying_are_survived() {
     });
     checks.check(common::zombies(&ps).is_empty(), || {
         format!("no zombies should be left: {ps}")
+    });
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn a_network_not_in_range_is_said_once_and_still_searched_for() {
+    let dir = TempDir::create("wifi-missing");
+    let ap = hostapd_conf("WPA-PSK", PASSPHRASE);
+    // The command line's SSID wins over qinit.conf's.
+    let mut guest = boot_with_args(
+        "wifi-missing",
+        &dir,
+        (&ap, &ap),
+        &qinit_conf("WPA-PSK"),
+        PASSPHRASE,
+        "qinit.wifi.ssid=elsewhere qinit.dhcp_timeout=5",
+    );
+    guest.expect_within(
+        "wlan0: network \"elsewhere\" not found, retrying",
+        Duration::from_secs(90),
+    );
+    guest.wait_shell_within(Duration::from_secs(90));
+    // Scans go on every few seconds; the line is not repeated for each.
+    std::thread::sleep(Duration::from_secs(20));
+    let status = guest.run("qinit status");
+    let alive = guest.run("pidof wpa_supplicant && echo SUPPLICANT-UP");
+    let log = guest.log();
+    let mut checks = Checks::new("wifi-missing");
+    let said = log.matches("not found, retrying").count();
+    checks.check(said == 1, || {
+        format!("\"not found\" should be said once per search, not {said} times")
+    });
+    checks.check(!log.contains("joined"), || {
+        "no network of that name is in range: nothing to join".to_owned()
+    });
+    checks.check(
+        status.contains("ssid: \"elsewhere\"") && status.contains("state: searching"),
+        || format!("qinit status should show the search: {status}"),
+    );
+    checks.check(alive.contains("SUPPLICANT-UP"), || {
+        format!("wpa_supplicant should keep searching: {alive}")
     });
     checks.finish();
 }
