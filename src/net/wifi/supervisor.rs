@@ -10,8 +10,11 @@ use crate::clock::Uptime;
 use crate::log::escape;
 use crate::net::wifi::control::{self, Association, Event};
 
-/// How often the control socket is tried while wpa_supplicant starts.
+/// How often the control socket is tried while wpa_supplicant starts, and after
+/// `CONTROL_PATIENCE` without it (one line then says so).
 const CONTROL_RETRY: Duration = Duration::from_millis(100);
+const CONTROL_RETRY_SLOW: Duration = Duration::from_secs(2);
+const CONTROL_PATIENCE: Duration = Duration::from_secs(10);
 /// The first restart's delay, doubled for each short run in a row, up to the most.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MOST: Duration = Duration::from_secs(30);
@@ -61,6 +64,8 @@ enum Daemon {
         pid: u32,
         since: Uptime,
         next_try: Uptime,
+        /// Whether the console was told the socket is late.
+        said_late: bool,
     },
     Running {
         pid: u32,
@@ -138,6 +143,7 @@ impl Supervisor {
                     pid,
                     since: now,
                     next_try: now + CONTROL_RETRY,
+                    said_late: false,
                 };
                 Vec::new()
             }
@@ -155,7 +161,13 @@ impl Supervisor {
     }
 
     pub fn control_opened(&mut self, now: Uptime, result: Result<(), String>) -> Vec<Action> {
-        let Daemon::Starting { pid, since, .. } = self.daemon else {
+        let Daemon::Starting {
+            pid,
+            since,
+            said_late,
+            ..
+        } = self.daemon
+        else {
             return Vec::new();
         };
         match result {
@@ -166,11 +178,26 @@ impl Supervisor {
             }
             Err(e) => {
                 crate::debug!("{}: wpa_supplicant control socket: {e}", self.iface);
+                let patient = now.saturating_sub(since) < CONTROL_PATIENCE;
+                let retry = if patient {
+                    CONTROL_RETRY
+                } else {
+                    CONTROL_RETRY_SLOW
+                };
                 self.daemon = Daemon::Starting {
                     pid,
                     since,
-                    next_try: now + CONTROL_RETRY,
+                    next_try: now + retry,
+                    said_late: said_late || !patient,
                 };
+                if !patient && !said_late {
+                    return vec![Action::Log(format!(
+                        "{}: no wpa_supplicant control socket after {} s ({e}); trying every {} s",
+                        self.iface,
+                        CONTROL_PATIENCE.as_secs(),
+                        CONTROL_RETRY_SLOW.as_secs()
+                    ))];
+                }
                 Vec::new()
             }
         }
@@ -495,6 +522,24 @@ mod tests {
         sup.spawned(at, Ok(10));
         let a = sup.exited(10, "exit status 0", at + STABLE_RUN).unwrap();
         assert!(logs(&a)[0].ends_with("restarting in 1 s"), "{a:?}");
+    }
+
+    #[test]
+    fn a_control_socket_that_never_comes_is_said_once_and_tried_slower() {
+        let mut sup = Supervisor::new("wlan0", b"home", s(0.0));
+        sup.spawned(s(0.0), Ok(7));
+        let mut lines = Vec::new();
+        let mut tries = 0;
+        while let Some(at) = sup.poll_at().filter(|t| *t < s(60.0)) {
+            assert_eq!(sup.tick(at), vec![Action::OpenControl]);
+            lines.extend(logs(&sup.control_opened(at, Err("ENOENT".into()))));
+            tries += 1;
+        }
+        assert_eq!(
+            lines,
+            vec!["wlan0: no wpa_supplicant control socket after 10 s (ENOENT); trying every 2 s"]
+        );
+        assert!((100..130).contains(&tries), "{tries} tries in a minute");
     }
 
     #[test]
