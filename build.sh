@@ -10,6 +10,11 @@
 #   KERNEL=/path/vmlinuz            use this kernel instead of Debian's linux-image-amd64
 #   MODULES=/path/lib/modules/VER   its modules (needs modules.dep); only with KERNEL
 #   MODULES_EXTRA="a b"             more modules to stage, with their dependencies
+#   WIFI=1                          add wpa_supplicant (with its shared libraries) and the
+#                                   wireless modules (cfg80211, mac80211, mac80211_hwsim)
+#   PROGRAMS_EXTRA="/usr/sbin/iw"   more dynamic programs to stage, with their libraries
+# ./build.sh test also assembles out/wifi/ (WIFI=1 with hostapd and iw, the access point's
+# side) for tests/wifi.rs; ./build.sh wifi-test-image assembles only that.
 set -euo pipefail
 
 # KERNEL and MODULES are relative to the caller's directory.
@@ -22,7 +27,7 @@ STAGE=$OUT/stage
 CACHE=$ROOT/.cache/kernel
 TARGET=x86_64-unknown-linux-gnu
 QINIT=$ROOT/target/$TARGET/release/qinit
-APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod"
+APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod wpasupplicant hostapd iw"
 # Drivers for the NICs and disks qemu offers, and the filesystems on them; qinit loads
 # them by modalias from the modules.alias that depmod writes for this set.
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
@@ -41,7 +46,17 @@ VMM_MODULES="qemu_fw_cfg vmw_vsock_virtio_transport vsock_loopback"
 # Links the command line makes (vlan=, bond=, bridge=); qinit loads them itself when
 # asked for one.
 NETDEV_MODULES="8021q bonding bridge"
-WANT_MODULES="$NIC_MODULES $NETDEV_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES $VMM_MODULES ${MODULES_EXTRA:-}"
+# Wireless (WIFI=1): the 802.11 stack, the simulated radios the tests use, and the
+# ciphers mac80211 asks the kernel's crypto for when a key is installed (CCMP is
+# "ccm(aes)", GCMP "gcm(aes)", management frame protection "cmac(aes)"): the kernel loads
+# them through /sbin/modprobe.
+WIFI_MODULES="cfg80211 mac80211 mac80211_hwsim ccm gcm cmac ctr ghash_generic"
+WIFI_PROGRAMS="/sbin/wpa_supplicant"
+# The access point's side, for the wireless test image only.
+WIFI_TEST_PROGRAMS="/usr/sbin/hostapd /usr/sbin/iw"
+want_modules() {
+    echo "$NIC_MODULES $NETDEV_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MODULES $FS_MODULES $VMM_MODULES ${MODULES_EXTRA:-}${WIFI:+ $WIFI_MODULES}"
+}
 
 die() { echo "build: error: $*" >&2; exit 1; }
 
@@ -122,7 +137,7 @@ fetch_kernel() {
 module_files() {
     local dir=$1 builtin=$1/modules.builtin
     [ -f "$builtin" ] || builtin=/dev/null
-    awk -v want="$WANT_MODULES" '
+    awk -v want="$(want_modules)" '
         function norm(p) { sub(":$", "", p); sub(".*/", "", p); sub("[.]ko([.].*)?$", "", p); gsub("-", "_", p); return p }
         BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { x = w[i]; gsub("-", "_", x); W[x] = 1 } }
         FILENAME != ARGV[2] { if (norm($1) in W) builtin[norm($1)] = 1; next }
@@ -162,6 +177,24 @@ stage_modules() {
     depmod -b "$STAGE" "$ver"
 }
 
+# Copies dynamic programs and the shared libraries they load (ldd's answer, as dracut's
+# inst_binary resolves them), the loader too, each at its own path.
+stage_programs() {
+    local prog lib
+    for prog in "$@"; do
+        [ -x "$prog" ] || die "$prog is missing (apt-get install its package)"
+        mkdir -p "$STAGE$(dirname "$prog")"
+        cp -L "$prog" "$STAGE$prog"
+        echo "build: program $prog"
+        for lib in $(ldd "$prog" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+            [ -e "$STAGE$lib" ] && continue
+            mkdir -p "$STAGE$(dirname "$lib")"
+            cp -L "$lib" "$STAGE$lib"
+            echo "build: library $lib"
+        done
+    done
+}
+
 build_qinit() {
     command -v cargo >/dev/null || die "cargo not found (install Rust, e.g. with rustup)"
     echo "build: cargo build --release --target $TARGET (static)"
@@ -192,6 +225,13 @@ assemble() {
     mknod -m 666 "$STAGE/dev/null" c 1 3
     install -m 755 "$QINIT" "$STAGE/init"
     ln -sfn /init "$STAGE/bin/qinit"
+    if [ -n "${WIFI:-}" ]; then
+        # shellcheck disable=SC2086
+        stage_programs $WIFI_PROGRAMS ${PROGRAMS_EXTRA:-}
+    elif [ -n "${PROGRAMS_EXTRA:-}" ]; then
+        # shellcheck disable=SC2086
+        stage_programs $PROGRAMS_EXTRA
+    fi
     if [ -n "$modsrc" ]; then
         stage_modules "$modsrc" "$ver"
     else
@@ -252,6 +292,14 @@ build() {
     du -h --apparent-size "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$QINIT" | sed 's/^/build:   /'
 }
 
+# out/wifi/: the image of the last build with wireless and the access point's programs.
+wifi_test_image() {
+    echo "build: assembling the wireless test image in out/wifi"
+    (OUT=$OUT/wifi; STAGE=$OUT/stage; WIFI=1; PROGRAMS_EXTRA=$WIFI_TEST_PROGRAMS
+     mkdir -p "$OUT"; assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
+    du -h --apparent-size "$OUT/wifi/initramfs.cpio.gz" | sed 's/^/build:   /'
+}
+
 run_tests() {
     if ! cargo clippy --version >/dev/null 2>&1; then
         [ "${CI:-}" = true ] && die "cargo clippy is not installed (rustup component add clippy)"
@@ -270,9 +318,10 @@ run_tests() {
 
 case ${1:-build} in
     build) build ;;
-    test) build; check_reproducible; run_tests ;;
+    test) build; check_reproducible; wifi_test_image; run_tests ;;
+    wifi-test-image) build; wifi_test_image ;;
     reproducible) build; check_reproducible ;;
     clean) echo "build: rm -rf out"; rm -rf "$OUT" ;;
     distclean) echo "build: rm -rf out .cache"; rm -rf "$OUT" "$ROOT/.cache" ;;
-    *) die "usage: $0 [build|test|reproducible|clean|distclean]" ;;
+    *) die "usage: $0 [build|test|reproducible|wifi-test-image|clean|distclean]" ;;
 esac

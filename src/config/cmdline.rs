@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::net::IpAddr;
 
-use crate::config::{net_keys, netdev};
+use crate::config::{net_keys, netdev, wifi};
 
 /// How long an e1000 interface is held down for its PHY unless `qinit.phy_wait` says
 /// otherwise: qemu's model autonegotiates in 500 ms, real ones within about 3 s.
@@ -83,6 +83,8 @@ pub struct Config {
     pub bridges: Vec<crate::config::netdev::Bridge>,
     /// Where to send sd_notify messages: the `vmm.notify_socket` credential.
     pub notify_socket: Option<crate::system::notify::Address>,
+    /// The wireless network to join (`qinit.wifi.*`, qinit.conf's `[wifi]`).
+    pub wifi: crate::config::wifi::Wifi,
 }
 
 impl Default for Config {
@@ -112,6 +114,7 @@ impl Default for Config {
             bridges: Vec::new(),
             dns6: Vec::new(),
             notify_socket: None,
+            wifi: crate::config::wifi::Wifi::default(),
         }
     }
 }
@@ -264,6 +267,17 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 }
                 Err(e) => errors.push(bad(&e)),
             },
+            (k, Some(v)) if k.starts_with(wifi::PREFIX) => {
+                let name = k.strip_prefix(wifi::PREFIX).unwrap_or(k);
+                if let Err(e) = cfg.wifi.set(name, v) {
+                    // A secret's value never reaches the console.
+                    errors.push(if wifi::is_secret(name) {
+                        format!("{key}: {e}")
+                    } else {
+                        bad(&e)
+                    });
+                }
+            }
             _ => {}
         }
     }

@@ -31,6 +31,8 @@ pub const NAME_MAX: usize = 255;
 pub const QINIT_CONF: &str = "qinit.conf";
 pub const HOSTNAME: &str = "system.hostname";
 pub const NOTIFY_SOCKET: &str = "vmm.notify_socket";
+/// The wireless passphrase (or 64-hex-digit PSK), kept out of /proc/cmdline.
+pub const WIFI_PSK: &str = "wifi.psk";
 
 const CREDENTIAL: &[u8] = b"io.systemd.credential:";
 const CREDENTIAL_BINARY: &[u8] = b"io.systemd.credential.binary:";

@@ -11,9 +11,15 @@
 //! ip = ["dhcp"]
 //! bond = ["bond0:eth0,eth1:mode=active-backup,miimon=100"]
 //! nameserver = ["10.0.2.3", "2001:db8::53"]
+//!
+//! [wifi]
+//! ssid = "home"
+//! passphrase = "correct horse battery"
 //! ```
 
 use toml::de::{DeTable, DeValue};
+
+use crate::config::wifi;
 
 /// How a key's TOML value becomes words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +94,13 @@ pub fn to_cmdline_words(text: &str) -> (Vec<String>, Vec<String>) {
     for (key, value) in entries {
         let name: &str = key.get_ref();
         let at = line_of(text, key.span().start);
+        if name == "wifi" {
+            match value.get_ref() {
+                DeValue::Table(t) => wifi_table(text, t, &mut words, &mut errors),
+                _ => errors.push(format!("line {at}: wifi: expected a table, [wifi]")),
+            }
+            continue;
+        }
         let Some(&(_, cmdline_key, kind)) = KEYS.iter().find(|(k, _, _)| *k == name) else {
             errors.push(format!(
                 "line {at}: unknown key '{}'",
@@ -95,8 +108,72 @@ pub fn to_cmdline_words(text: &str) -> (Vec<String>, Vec<String>) {
             ));
             continue;
         };
+        let one = Entry {
+            text,
+            at,
+            name,
+            secret: false,
+        };
+        one.push_words(cmdline_key, kind, value, &mut words, &mut errors);
+    }
+    (words, errors)
+}
+
+/// The `[wifi]` table: `ssid = "home"` is `qinit.wifi.ssid=home`. A secret's value is
+/// never shown in an error.
+fn wifi_table(text: &str, table: &DeTable<'_>, words: &mut Vec<String>, errors: &mut Vec<String>) {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in entries {
+        let name: &str = key.get_ref();
+        let at = line_of(text, key.span().start);
+        if !wifi::KEYS.contains(&name) {
+            errors.push(format!(
+                "line {at}: unknown key 'wifi.{}'",
+                crate::log::escape(name.as_bytes())
+            ));
+            continue;
+        }
+        let kind = match name {
+            "hidden" => Kind::OnOff,
+            "key_mgmt" => Kind::List,
+            _ => Kind::Text,
+        };
+        let full = format!("wifi.{name}");
+        let one = Entry {
+            text,
+            at,
+            name: &full,
+            secret: wifi::is_secret(name),
+        };
+        let cmdline_key = format!("{}{name}", wifi::PREFIX);
+        one.push_words(&cmdline_key, kind, value, words, errors);
+    }
+}
+
+/// One key of the file, for its words and its error lines.
+struct Entry<'a> {
+    text: &'a str,
+    at: usize,
+    name: &'a str,
+    secret: bool,
+}
+
+impl Entry<'_> {
+    fn push_words(
+        &self,
+        cmdline_key: &str,
+        kind: Kind,
+        value: &toml::Spanned<DeValue<'_>>,
+        words: &mut Vec<String>,
+        errors: &mut Vec<String>,
+    ) {
+        let (at, name) = (self.at, self.name);
         let shown = || {
-            let raw = text.get(value.span()).unwrap_or("");
+            if self.secret {
+                return format!("line {at}: {name}");
+            }
+            let raw = self.text.get(value.span()).unwrap_or("");
             format!("line {at}: {name} = {}", crate::log::escape(raw.as_bytes()))
         };
         match words_of(cmdline_key, kind, value.get_ref()) {
@@ -108,7 +185,6 @@ pub fn to_cmdline_words(text: &str) -> (Vec<String>, Vec<String>) {
             Err(why) => errors.push(format!("{}: {why}", shown())),
         }
     }
-    (words, errors)
 }
 
 fn words_of(key: &str, kind: Kind, value: &DeValue<'_>) -> Result<Vec<String>, &'static str> {
@@ -437,6 +513,59 @@ bridge = "br0:bond0"
             e[0]
         );
         assert!(errors(r#"ip = ["dhcp", 'a"b']"#)[0].contains("double quotes"));
+    }
+
+    #[test]
+    fn the_wifi_table_becomes_qinit_wifi_words() {
+        let text = "hostname = \"box\"\n[wifi]\nssid = \"my home\"\npassphrase = \"it's a secret\"\nkey_mgmt = [\"WPA-PSK\", \"SAE\"]\nhidden = true\ncountry = \"DE\"\n";
+        assert_eq!(
+            words(text),
+            vec![
+                "qinit.hostname=box",
+                "qinit.wifi.ssid=my home",
+                "qinit.wifi.passphrase=it's a secret",
+                "qinit.wifi.key_mgmt=WPA-PSK,SAE",
+                "qinit.wifi.hidden=on",
+                "qinit.wifi.country=DE",
+            ]
+        );
+        let (line, _) = to_cmdline(text);
+        let (cfg, errors) = parse(&line);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cfg.wifi.ssid.as_deref(), Some(&b"my home"[..]));
+        assert_eq!(cfg.wifi.key_mgmt, crate::config::wifi::KeyMgmt::Both);
+        assert!(cfg.wifi.hidden);
+        assert_eq!(
+            cfg.wifi.secret,
+            Some(crate::config::wifi::Secret::Passphrase(
+                "it's a secret".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn wifi_errors_never_show_the_passphrase() {
+        let e =
+            errors("[wifi]\nssid = 5\npassphrase = 'say \"hi\" now'\npsk = 12345\nchannel = 6\n");
+        assert_eq!(
+            e,
+            vec![
+                "line 2: wifi.ssid = 5: expected a string",
+                "line 3: wifi.passphrase: double quotes cannot be passed on (the kernel's quoting has no escape); use single quotes",
+                "line 4: wifi.psk: expected a string",
+                "line 5: unknown key 'wifi.channel'",
+            ]
+        );
+        let (line, _) = to_cmdline("[wifi]\nssid = \"home\"\npassphrase = \"hunter2\"");
+        let (_, parse_errors) = parse(&line);
+        assert_eq!(
+            parse_errors,
+            vec!["qinit.wifi.passphrase: the passphrase has 7 characters: expected 8 to 63"]
+        );
+        assert_eq!(
+            errors("wifi = 1"),
+            vec!["line 1: wifi: expected a table, [wifi]"]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod file;
 pub mod ip;
 pub mod net_keys;
 pub mod netdev;
+pub mod wifi;
 pub mod words;
 
 use credentials::Credentials;
@@ -96,7 +97,46 @@ pub fn load_from(sources: &Sources<'_>) -> (cmdline::Config, Vec<String>) {
             Err(e) => errors.push(format!("credential {}: {e}", credentials::NOTIFY_SOCKET)),
         }
     }
+    wifi_secret(&mut cfg, sources, extra, &mut errors);
     (cfg, errors)
+}
+
+/// The `wifi.psk` credential stands in for qinit.conf's passphrase; the command line's
+/// (and the extra words') still win. Then the wireless settings are checked as a whole:
+/// when they do not add up, wireless stays off and one line says why.
+fn wifi_secret(
+    cfg: &mut cmdline::Config,
+    sources: &Sources<'_>,
+    extra: &str,
+    errors: &mut Vec<String>,
+) {
+    let on_cmdline = [sources.cmdline, extra].iter().any(|line| {
+        words::split_words(line).iter().any(|w| {
+            ["psk", "passphrase"]
+                .iter()
+                .any(|k| w.starts_with(&format!("{}{k}=", wifi::PREFIX)))
+        })
+    });
+    let credential = sources
+        .credentials
+        .and_then(|c| c.get(credentials::WIFI_PSK));
+    if let (Some(raw), false) = (credential, on_cmdline) {
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let read = if text.len() == 64 {
+            wifi::psk(text)
+        } else {
+            wifi::passphrase(text)
+        };
+        match read {
+            Ok(secret) => cfg.wifi.secret = Some(secret),
+            Err(e) => errors.push(format!("credential {}: {e}", credentials::WIFI_PSK)),
+        }
+    }
+    if let Err(e) = cfg.wifi.check() {
+        errors.push(format!("wifi: {e}; wireless stays off"));
+        cfg.wifi = wifi::Wifi::default();
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +269,51 @@ mod tests {
             "{}",
             e[3]
         );
+    }
+
+    #[test]
+    fn the_wifi_psk_credential_gives_the_passphrase_and_the_cmdline_wins() {
+        let c = creds(&[("wifi.psk", "from the credential\n")], b"");
+        let file = "[wifi]\nssid = \"home\"\npassphrase = \"from the file\"\n";
+        let (cfg, e) = load_from(&Sources {
+            file: Some(file),
+            credentials: Some(&c),
+            cmdline: "",
+        });
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(cfg.wifi.ssid.as_deref(), Some(&b"home"[..]));
+        assert_eq!(
+            cfg.wifi.secret,
+            Some(wifi::Secret::Passphrase("from the credential".into()))
+        );
+        let (cfg, _) = load_from(&Sources {
+            file: Some(file),
+            credentials: Some(&c),
+            cmdline: "qinit.wifi.passphrase=fromthecmdline",
+        });
+        assert_eq!(
+            cfg.wifi.secret,
+            Some(wifi::Secret::Passphrase("fromthecmdline".into()))
+        );
+        let c = creds(&[("wifi.psk", "short")], b"");
+        let (cfg, e) = load_from(&Sources {
+            file: None,
+            credentials: Some(&c),
+            cmdline: "qinit.wifi.ssid=home",
+        });
+        assert_eq!(
+            cfg.wifi,
+            wifi::Wifi::default(),
+            "off when it does not add up"
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("credential wifi.psk: the passphrase has 5"),
+            "{}",
+            e[0]
+        );
+        assert!(e[1].contains("no passphrase"), "{}", e[1]);
+        assert!(!e.concat().contains("short"));
     }
 
     #[test]

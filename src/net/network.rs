@@ -19,6 +19,7 @@ use crate::net::plan::{
     LinkPlan, LinkSettings, lease_with_routes, membership, new_name, plan_for, settings_for,
 };
 use crate::net::ra_events::RaEvents;
+use crate::net::wifi::supplicant::{Supplicant, is_wireless};
 use crate::net::{static_addr, status};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::BorrowedFd;
@@ -45,6 +46,8 @@ pub struct Network {
     started: Uptime,
     /// Milestones for the boot timeline ("carrier", "lease", "phy link"); PID 1 takes them.
     marks: Vec<(&'static str, Uptime)>,
+    /// The wireless link's wpa_supplicant, once `[wifi]`'s interface is there.
+    wifi: Option<Supplicant>,
 }
 
 impl Network {
@@ -86,6 +89,7 @@ impl Network {
             phy_held: PhyHold::default(),
             started: uptime(),
             marks: Vec::new(),
+            wifi: None,
         }
     }
 
@@ -248,6 +252,7 @@ impl Network {
         {
             info!("{e}");
         }
+        self.start_wifi(&link.name);
         if membership(&link.name, &self.cfg.bonds, &self.cfg.bridges).is_some() {
             self.known.push(link.index);
             self.join(&link);
@@ -268,6 +273,30 @@ impl Network {
         let parent = link.clone();
         self.carry_out(link, plan);
         self.make_vlans(&parent);
+    }
+
+    /// Starts wpa_supplicant on `iface` when `[wifi]` asks for a network and this is its
+    /// interface (the one named, or else the first wireless one).
+    fn start_wifi(&mut self, iface: &str) {
+        let wifi = &self.cfg.wifi;
+        if self.wifi.is_some()
+            || wifi.ssid.is_none()
+            || wifi.interface.as_deref().is_some_and(|i| i != iface)
+            || !is_wireless(iface)
+        {
+            return;
+        }
+        match Supplicant::new(iface, wifi, self.cfg.debug, uptime()) {
+            Ok(s) => self.wifi = Some(s),
+            Err(e) => info!("{e}"),
+        }
+    }
+
+    /// A child of PID 1 ended: returns whether it was ours (wpa_supplicant).
+    pub fn child_exited(&mut self, pid: u32, status: &str, now: Uptime) -> bool {
+        self.wifi
+            .as_mut()
+            .is_some_and(|w| w.exited(pid, status, now))
     }
 
     /// `vlan=`: the VLAN links on `parent`, made as it appears (and brought up, without
@@ -396,6 +425,17 @@ impl Network {
     /// Logs, for each interface still waiting, why the foreground program (`what`)
     /// starts without its lease.
     pub fn report_no_lease(&self, what: &str) {
+        if self.cfg.net && self.cfg.wifi.ssid.is_some() && self.wifi.is_none() && self.nl.is_some()
+        {
+            info!(
+                "wifi: no wireless interface{} yet; joining once one appears",
+                self.cfg
+                    .wifi
+                    .interface
+                    .as_ref()
+                    .map_or(String::new(), |i| format!(" {i}"))
+            );
+        }
         if !self.waiting() || self.has_lease() {
             return;
         }
@@ -438,6 +478,9 @@ impl Network {
         for t in self.ra_dns.iter().filter_map(|(_, d)| d.next_expiry()) {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        if let Some(t) = self.wifi.as_ref().and_then(Supplicant::next_wakeup) {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         wake
     }
 
@@ -445,6 +488,11 @@ impl Network {
     /// the DHCP timers.
     pub fn tick(&mut self, now: Uptime) {
         self.ipv6_held.release_expired(now);
+        if let Some(w) = self.wifi.as_mut()
+            && w.next_wakeup().is_some_and(|t| t <= now)
+        {
+            w.tick(now);
+        }
         let mut expired = false;
         for (_, d) in &mut self.ra_dns {
             expired |= d.expire(now);
@@ -481,6 +529,8 @@ impl Network {
         if let Some(r) = &self.ra_events {
             fds.push(r.fd());
         }
+        let wifi_fd = self.wifi.as_ref().and_then(Supplicant::fd);
+        fds.extend(wifi_fd);
         for n in &self.netifs {
             fds.extend(n.fds());
         }
@@ -495,6 +545,13 @@ impl Network {
         let ra_ready = self.ra_events.is_some() && ready.next().unwrap_or(false);
         if ra_ready {
             self.ra_readable(now);
+        }
+        let wifi_polled = self.wifi.as_ref().and_then(Supplicant::fd).is_some();
+        if wifi_polled
+            && ready.next().unwrap_or(false)
+            && let Some(w) = self.wifi.as_mut()
+        {
+            w.readable(now);
         }
         let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
         let mut new_links = Vec::new();

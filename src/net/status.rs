@@ -1,4 +1,5 @@
-//! The lease state file under /run/qinit and `qinit status`, which reads it. The file is
+//! The lease state file under /run/qinit and `qinit status`, which reads it (with the
+//! wireless state files, IFACE.wifi, that net::wifi writes). The file is
 //! key=value lines, written atomically by whoever holds the lease. IPv6: the DNS that
 //! router advertisements give is in /run/qinit/ipv6-dns; the addresses are read from
 //! the kernel (/proc/net/if_inet6).
@@ -132,10 +133,13 @@ pub fn main() -> i32 {
     let mut files: Vec<_> = dir
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "lease"))
+        .filter(|p| p.extension().is_some_and(|x| x == "lease" || x == "wifi"))
         .collect();
     files.sort();
-    if files.is_empty() {
+    if !files
+        .iter()
+        .any(|p| p.extension().is_some_and(|x| x == "lease"))
+    {
         println!("no interface is managed by DHCP");
     }
     for p in files {

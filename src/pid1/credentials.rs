@@ -70,7 +70,7 @@ pub fn import(tables: Option<&modules::Tables>) -> (Imported, Vec<String>) {
     if !creds.cmdline_extra.is_empty() {
         info!(
             "kernel command line extra from SMBIOS: {}",
-            crate::log::escape(creds.cmdline_extra.as_bytes())
+            crate::log::escape(crate::config::wifi::redact(&creds.cmdline_extra).as_bytes())
         );
     }
     (

@@ -161,6 +161,7 @@ impl Pid1 {
                     self.shutdown(ending, &cause, Some(exit.code))
                 }
                 Some(AfterExit::Restart) => {}
+                None if self.network.child_exited(exit.pid, &exit.status, now) => {}
                 None => crate::debug!("reaped pid {} ({})", exit.pid, exit.status),
             }
         }
