@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build qinit and a bootable initramfs for qemu.
 #   ./build.sh            build out/vmlinuz and out/initramfs.cpio.gz
-#   ./build.sh test       build, check the image is reproducible, then clippy and cargo
-#                         test (unit + qemu suite)
+#   ./build.sh test       build, check the image is reproducible, then clippy, cargo
+#                         test (unit + qemu suite) and a 10 s smoke of each fuzz target
 #   ./build.sh reproducible  build, then assemble the image again elsewhere and compare
 #   ./build.sh clean      remove out/
 #   ./build.sh distclean  remove out/ and .cache/ (downloaded kernel)
@@ -27,7 +27,7 @@ STAGE=$OUT/stage
 CACHE=$ROOT/.cache/kernel
 TARGET=x86_64-unknown-linux-gnu
 QINIT=$ROOT/target/$TARGET/release/qinit
-APT_PACKAGES="qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod wpasupplicant hostapd iw"
+APT_PACKAGES="g++ qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod wpasupplicant hostapd iw"
 # Drivers for the NICs and disks qemu offers, and the filesystems on them; qinit loads
 # them by modalias from the modules.alias that depmod writes for this set.
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
@@ -300,6 +300,34 @@ wifi_test_image() {
     du -h --apparent-size "$OUT/wifi/initramfs.cpio.gz" | sed 's/^/build:   /'
 }
 
+# The fuzz targets (tests/fuzz) as a smoke: built the way cargo-fuzz builds them
+# (SanitizerCoverage, debug assertions, --cfg fuzzing) but with the stable toolchain and
+# without AddressSanitizer, so nothing needs installing; each then runs FUZZ_SECONDS
+# (default 10) from a scratch copy of its committed corpus. The campaigns of 10 million
+# runs are the README's commands.
+FUZZ_RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks"
+fuzz_smoke() {
+    local target=x86_64-unknown-linux-gnu dir=$ROOT/target/fuzz-smoke scratch t
+    echo "build: fuzz smoke: building tests/fuzz (coverage-instrumented, stable)"
+    # --target keeps the instrumentation off build scripts and proc macros.
+    RUSTFLAGS=$FUZZ_RUSTFLAGS cargo build --release --manifest-path "$ROOT/tests/fuzz/Cargo.toml" \
+        --target "$target" --target-dir "$dir"
+    scratch=$(mktemp -d)
+    for t in "$ROOT"/tests/fuzz/corpus/*/; do
+        t=$(basename "$t")
+        cp -r "$ROOT/tests/fuzz/corpus/$t" "$scratch/$t"
+        if ! "$dir/$target/release/$t" -max_total_time="${FUZZ_SECONDS:-10}" -seed=1 \
+            -artifact_prefix="$scratch/" "$scratch/$t" 2>"$scratch/$t.log"; then
+            tail -n 40 "$scratch/$t.log"
+            die "fuzz target $t failed; its input is in $scratch"
+        fi
+        echo "build: fuzz smoke: $t: $(grep -E '^Done [0-9]+ runs' "$scratch/$t.log" | tail -n 1)"
+    done
+    rm -rf "$scratch"
+}
+
 run_tests() {
     if ! cargo clippy --version >/dev/null 2>&1; then
         [ "${CI:-}" = true ] && die "cargo clippy is not installed (rustup component add clippy)"
@@ -313,6 +341,7 @@ run_tests() {
     # ignored, not passed); here they run, and a missing prerequisite fails them.
     echo "build: cargo test -- --include-ignored --test-threads=2 (QINIT_OUT=$QINIT_OUT)"
     cargo test -- --include-ignored --test-threads=2
+    fuzz_smoke
     echo "build: all tests passed"
 }
 

@@ -143,7 +143,8 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (word.as_str(), None),
         };
-        let bad = |why: &str| format!("{key}={}: {why}", shown(value.unwrap_or("")));
+        // The key too: a `qinit.wifi.` word matches by its prefix, whatever follows.
+        let bad = |why: &str| format!("{}={}: {why}", shown(key), shown(value.unwrap_or("")));
         match (key, value) {
             ("qinit.dhcp_timeout", Some(v)) => match v.parse::<f64>() {
                 Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
@@ -272,7 +273,7 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
                 if let Err(e) = cfg.wifi.set(name, v) {
                     // A secret's value never reaches the console.
                     errors.push(if wifi::is_secret(name) {
-                        format!("{key}: {e}")
+                        format!("{}: {e}", shown(key))
                     } else {
                         bad(&e)
                     });
@@ -556,6 +557,17 @@ mod tests {
             }
         }
         assert!(e.iter().all(|l| !l.contains('\n')));
+    }
+
+    #[test]
+    fn a_wifi_key_with_control_characters_is_shown_escaped() {
+        // Found by the cmdline fuzz target: any key with the prefix reaches the error.
+        let (_, e) = parse("qinit.wifi.passphra\u{8f}\x1b[2J=x qinit.wifi.ss\x07id=home");
+        assert_eq!(e.len(), 2, "{e:?}");
+        for line in &e {
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(line.starts_with("qinit.wifi."), "{line:?}");
+        }
     }
 
     #[test]
