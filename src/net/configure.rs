@@ -30,11 +30,43 @@ pub struct Publish {
 }
 
 /// The DNS each family gives: IPv4's from the lease (or configuration) with where it
-/// came from, IPv6's from router advertisements.
+/// came from, IPv6's from router advertisements and from DHCPv6.
 #[derive(Debug, Clone, Default)]
 pub struct DnsSources {
     pub v4: Option<(Vec<Ipv4Addr>, Vec<String>, String)>,
     pub v6: (Vec<Ipv6Addr>, Vec<String>),
+    pub dhcp6: (Vec<Ipv6Addr>, Vec<String>),
+}
+
+impl DnsSources {
+    /// IPv6's servers and domains: the router's first, then DHCPv6's, without repeats.
+    fn v6_merged(&self) -> (Vec<Ipv6Addr>, Vec<String>) {
+        let mut servers = self.v6.0.clone();
+        let mut search = self.v6.1.clone();
+        for a in &self.dhcp6.0 {
+            if !servers.contains(a) {
+                servers.push(*a);
+            }
+        }
+        for d in &self.dhcp6.1 {
+            if !search.contains(d) {
+                search.push(d.clone());
+            }
+        }
+        (servers, search)
+    }
+
+    /// Where IPv6's DNS came from, for resolv.conf's comment.
+    fn v6_source(&self) -> Option<&'static str> {
+        let ra = !self.v6.0.is_empty() || !self.v6.1.is_empty();
+        let dhcp6 = !self.dhcp6.0.is_empty() || !self.dhcp6.1.is_empty();
+        match (ra, dhcp6) {
+            (true, true) => Some("router advertisements and DHCPv6"),
+            (true, false) => Some("router advertisements"),
+            (false, true) => Some("DHCPv6"),
+            (false, false) => None,
+        }
+    }
 }
 
 /// Rewrites resolv.conf from both families, if `publish` writes files.
@@ -44,15 +76,12 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
     };
     let sources = publish.sources.borrow();
     let (v4, v4_search, v4_source) = sources.v4.clone().unwrap_or_default();
-    let (v6, v6_search) = &sources.v6;
-    let merged = merge_resolv(&v4, &v4_search, v6, v6_search);
-    let source = match (
-        sources.v4.is_some(),
-        !v6.is_empty() || !v6_search.is_empty(),
-    ) {
-        (true, true) => format!("{v4_source} and router advertisements"),
-        (true, false) => v4_source,
-        (false, _) => "router advertisements".to_string(),
+    let (v6, v6_search) = sources.v6_merged();
+    let merged = merge_resolv(&v4, &v4_search, &v6, &v6_search);
+    let source = match (sources.v4.is_some(), sources.v6_source()) {
+        (true, Some(v6)) => format!("{v4_source} and {v6}"),
+        (true, None) => v4_source,
+        (false, v6) => v6.unwrap_or("router advertisements").to_string(),
     };
     for d in &merged.dropped {
         errors.push(format!(
@@ -69,6 +98,18 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
 /// The DNS from router advertisements changed: resolv.conf is rewritten with it.
 pub fn publish_ra(publish: &Publish, servers: Vec<Ipv6Addr>, search: Vec<String>) -> Vec<String> {
     publish.sources.borrow_mut().v6 = (servers, search);
+    let mut errors = Vec::new();
+    write_resolv(publish, &mut errors);
+    errors
+}
+
+/// The DNS from DHCPv6 changed: resolv.conf is rewritten with it.
+pub fn publish_dhcp6(
+    publish: &Publish,
+    servers: Vec<Ipv6Addr>,
+    search: Vec<String>,
+) -> Vec<String> {
+    publish.sources.borrow_mut().dhcp6 = (servers, search);
     let mut errors = Vec::new();
     write_resolv(publish, &mut errors);
     errors

@@ -5,9 +5,12 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressScope, CacheInfo,
+};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, Inet6IfaceFlags, InfoData, InfoKind, InfoVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -240,6 +243,66 @@ impl Netlink {
             Err(e) if e.raw_os_error() == Some(libc_eexist()) => Ok(()),
             Err(e) => Err(format!("adding {addr}/{prefix_len} to {}: {e}", link.name)),
         }
+    }
+
+    /// Adds or updates an IPv6 address with its lifetimes in seconds (u32::MAX: for
+    /// ever): the kernel itself deprecates it and removes it when they end. A /128 with
+    /// `noprefixroute`: the router's advertisement gives the on-link prefix (RFC 8415
+    /// section 21.6 gives DHCPv6 addresses no prefix length).
+    pub fn add_address_v6(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        preferred: u32,
+        valid: u32,
+    ) -> Result<(), String> {
+        let mut msg = Self::address_message(link, IpAddr::V6(addr), 128);
+        let mut info = CacheInfo::default();
+        info.ifa_preferred = preferred;
+        info.ifa_valid = valid;
+        msg.attributes.push(AddressAttribute::CacheInfo(info));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+        self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("adding {addr}/128 to {}: {e}", link.name))
+    }
+
+    /// The M (managed) and O (other configuration) flags of the last router
+    /// advertisement on interface `index`, as the kernel keeps them (IFLA_INET6_FLAGS).
+    pub fn ra_flags(&mut self, index: u32) -> Result<(bool, bool), String> {
+        let mut req = LinkMessage::default();
+        req.header.index = index;
+        let replies = self
+            .request(RouteNetlinkMessage::GetLink(req), NLM_F_ACK)
+            .map_err(|e| format!("reading interface {index}'s IPv6 flags: {e}"))?;
+        for m in replies {
+            let RouteNetlinkMessage::NewLink(l) = m else {
+                continue;
+            };
+            for a in &l.attributes {
+                let LinkAttribute::AfSpecUnspec(specs) = a else {
+                    continue;
+                };
+                for spec in specs {
+                    let AfSpecUnspec::Inet6(v6) = spec else {
+                        continue;
+                    };
+                    for attr in v6 {
+                        if let AfSpecInet6::Flags(f) = attr {
+                            return Ok((
+                                f.contains(Inet6IfaceFlags::RaManaged),
+                                f.contains(Inet6IfaceFlags::Otherconf),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((false, false))
     }
 
     pub fn del_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {

@@ -5,6 +5,7 @@
 
 pub mod configure;
 pub mod conflict;
+pub mod dhcp6;
 pub mod etc_files;
 pub mod ipv6_hold;
 pub mod link;
@@ -13,6 +14,7 @@ pub mod network;
 pub mod phy;
 pub mod plan;
 pub mod ra_events;
+pub mod ra_flags;
 pub mod router_solicit;
 pub mod static_addr;
 pub mod status;

@@ -62,7 +62,7 @@ pub type DefaultOwner = Rc<Cell<Option<u32>>>;
 
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
 /// be ready, mixed with the MAC and the clock (which is all there is if both calls fail).
-fn seed(mac: &[u8; 6]) -> u64 {
+pub fn seed(mac: &[u8; 6]) -> u64 {
     let mut b = [0u8; 8];
     // GRND_INSECURE (Linux 5.6): random bytes even before the pool is initialised, never
     // blocking; older kernels refuse the flag, and then NONBLOCK may still have some.
