@@ -36,6 +36,9 @@ pub struct DnsSources {
     pub v4: Option<(Vec<Ipv4Addr>, Vec<String>, String)>,
     pub v6: (Vec<Ipv6Addr>, Vec<String>),
     pub dhcp6: (Vec<Ipv6Addr>, Vec<String>),
+    /// The global IPv6 address /etc/hosts names beside IPv4's, shared like the DNS so
+    /// that whichever side rewrites the file keeps both.
+    pub host_v6: Option<Ipv6Addr>,
 }
 
 impl DnsSources {
@@ -178,6 +181,7 @@ pub fn identity(publish: &Publish, lease: Option<&Lease>) -> Identity {
         hostname,
         domain: lease.and_then(|l| l.domain.clone()),
         address: lease.map(|l| l.address),
+        address6: publish.sources.borrow().host_v6,
     }
 }
 
@@ -191,6 +195,24 @@ pub fn name_servers<'a>(publish: &'a Publish, lease: &'a Lease) -> &'a [Ipv4Addr
     } else {
         &lease.dns
     }
+}
+
+/// The global IPv6 address changed: /etc/hosts is rewritten with it beside `lease`'s
+/// (the machine's IPv4 lease, if any).
+pub fn publish_host_v6(
+    publish: &Publish,
+    lease: Option<&Lease>,
+    address: Option<Ipv6Addr>,
+) -> Vec<String> {
+    publish.sources.borrow_mut().host_v6 = address;
+    let mut errors = Vec::new();
+    if let Some(dir) = &publish.etc_dir {
+        let hosts = dir.join("hosts");
+        if let Err(e) = write_atomic(&hosts, &render_hosts(&identity(publish, lease))) {
+            errors.push(format!("writing {}: {e}", hosts.display()));
+        }
+    }
+    errors
 }
 
 /// Sets the host name and writes hosts and resolv.conf as `publish` says.

@@ -1,5 +1,5 @@
 //! One interface under DHCPv6: the client, its socket, and what it gave. The router's
-//! flags (from the kernel, see `ra_flags`) say stateless or stateful; without either, an
+//! flags (from the kernel, see `ipv6_events`) say stateless or stateful; without either, an
 //! Information-Request goes out when the advertisement gave no DNS server within
 //! `RA_DNS_BOUND`. An address is added over netlink with its lifetimes (the kernel
 //! removes it when they end, should the client not); DNS goes to the one resolv.conf

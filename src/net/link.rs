@@ -305,6 +305,41 @@ impl Netlink {
         Ok((false, false))
     }
 
+    /// Interface `index`'s global IPv6 addresses that are usable: past duplicate address
+    /// detection, not deprecated. SLAAC's and DHCPv6's alike, in the kernel's order.
+    pub fn global_ipv6(&mut self, index: u32) -> Result<Vec<std::net::Ipv6Addr>, String> {
+        let mut req = AddressMessage::default();
+        req.header.family = AddressFamily::Inet6;
+        let replies = self
+            .request(RouteNetlinkMessage::GetAddress(req), NLM_F_DUMP)
+            .map_err(|e| format!("listing IPv6 addresses: {e}"))?;
+        let unusable = AddressFlags::Tentative | AddressFlags::Dadfailed | AddressFlags::Deprecated;
+        let mut out = Vec::new();
+        for m in replies {
+            let RouteNetlinkMessage::NewAddress(a) = m else {
+                continue;
+            };
+            if a.header.index != index || a.header.scope != AddressScope::Universe {
+                continue;
+            }
+            let mut addr = None;
+            let mut flags = AddressFlags::from_bits_retain(u32::from(a.header.flags.bits()));
+            for attr in &a.attributes {
+                match attr {
+                    AddressAttribute::Address(IpAddr::V6(v6)) => addr = Some(*v6),
+                    AddressAttribute::Flags(f) => flags = *f,
+                    _ => {}
+                }
+            }
+            if let Some(v6) = addr
+                && !flags.intersects(unusable)
+            {
+                out.push(v6);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn del_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
         let msg = Self::address_message(link, addr, prefix_len);
         self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK)

@@ -9,6 +9,8 @@ use crate::dhcp::lease::Lease;
 use crate::dhcp::ra_dns::RaDns;
 use crate::info;
 use crate::net::configure::{self, Publish};
+use crate::net::dhcp6::{Dhcp6If, Event6};
+use crate::net::ipv6_events::{Ipv6Change, Ipv6Events};
 use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
 use crate::net::netif::{DefaultOwner, NetIf, Outcome};
@@ -37,6 +39,12 @@ pub struct Network {
     /// Router advertisements' DNS options, and what each interface's still say.
     ra_events: Option<RaEvents>,
     ra_dns: Vec<(u32, RaDns)>,
+    /// DHCPv6 beside each DHCP interface, and the kernel's IPv6 flag and address
+    /// changes it follows.
+    dhcp6: Vec<Dhcp6If>,
+    ipv6_events: Option<Ipv6Events>,
+    /// The global IPv6 address /etc/hosts names (the first usable one).
+    host_v6: Option<std::net::Ipv6Addr>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -69,7 +77,20 @@ impl Network {
                     None
                 }
             });
+        let ipv6_events = nl
+            .as_ref()
+            .filter(|_| cfg.ipv6)
+            .and_then(|_| match Ipv6Events::open() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    info!("no DHCPv6: {e}");
+                    None
+                }
+            });
         Network {
+            ipv6_events,
+            dhcp6: Vec::new(),
+            host_v6: None,
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -278,6 +299,114 @@ impl Network {
             }
             Err(e) => info!("{e}"),
         }
+        self.start_dhcp6(&name);
+    }
+
+    /// DHCPv6 on `name`, started once IPv6 is on there (now, if it is not held).
+    fn start_dhcp6(&mut self, name: &str) {
+        if self.ipv6_events.is_none() {
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let link = match nl.link(name) {
+            Ok(l) => l,
+            Err(e) => return info!("dhcpv6 {name}: {e}"),
+        };
+        let state = Some(std::path::PathBuf::from(format!(
+            "{}/{name}.dhcp6",
+            status::STATE_DIR
+        )));
+        let seed = crate::net::netif::seed(&link.mac.unwrap_or_default()).rotate_left(17);
+        match Dhcp6If::new(link, self.publish.clone(), state, seed) {
+            Ok(mut d) => {
+                if !self.ipv6_held.is_held(name) {
+                    let events = d.ipv6_started(nl, uptime());
+                    self.dhcp6.push(d);
+                    self.events6(events);
+                } else {
+                    self.dhcp6.push(d);
+                }
+            }
+            Err(e) => info!("{e}"),
+        }
+    }
+
+    /// IPv6 came on for `names` (their hold ended): DHCPv6 starts following the router.
+    fn ipv6_on(&mut self, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let now = uptime();
+        let mut events = Vec::new();
+        for d in &mut self.dhcp6 {
+            if names.contains(&d.link.name) {
+                events.extend(d.ipv6_started(nl, now));
+            }
+        }
+        self.events6(events);
+    }
+
+    fn events6(&mut self, events: Vec<Event6>) {
+        for e in events {
+            if let Event6::Configured(c) = e {
+                self.marks.push(("dhcpv6", uptime()));
+                if c.address.is_some() {
+                    self.refresh_host_v6();
+                }
+            }
+        }
+    }
+
+    /// Reads the usable global IPv6 addresses of the DHCP interfaces; /etc/hosts is
+    /// rewritten when the first one changed.
+    fn refresh_host_v6(&mut self) {
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut first = None;
+        for n in &self.netifs {
+            match nl.global_ipv6(n.link.index) {
+                Ok(list) => {
+                    if let Some(a) = list.first() {
+                        first = Some(*a);
+                        break;
+                    }
+                }
+                Err(e) => info!("{e}"),
+            }
+        }
+        if first == self.host_v6 {
+            return;
+        }
+        self.host_v6 = first;
+        if let Some(a) = first {
+            info!("IPv6: global address {a}");
+            self.marks.push(("ipv6 address", uptime()));
+        }
+        let lease = self.primary_lease();
+        for e in configure::publish_host_v6(&self.publish, lease.as_ref(), first) {
+            info!("{e}");
+        }
+    }
+
+    /// The lease that names the machine (the default route's), if any.
+    fn primary_lease(&self) -> Option<Lease> {
+        let owner = self.default_owner.get();
+        self.netifs
+            .iter()
+            .find(|n| Some(n.link.index) == owner)
+            .and_then(|n| n.lease().cloned())
+            .or_else(|| {
+                self.statics
+                    .iter()
+                    .find(|(l, _)| Some(l.index) == owner)
+                    .map(|(_, lease)| lease.clone())
+            })
     }
 
     /// Logs, for each interface still waiting, why the foreground program (`what`)
@@ -304,7 +433,8 @@ impl Network {
 
     /// The foreground program starts: IPv6 waits no longer, lease or not.
     pub fn release_ipv6(&mut self) {
-        self.ipv6_held.release(|_| true);
+        let on = self.ipv6_held.release(|_| true);
+        self.ipv6_on(on);
     }
 
     /// When the network next needs a `tick`.
@@ -325,13 +455,26 @@ impl Network {
         for t in self.ra_dns.iter().filter_map(|(_, d)| d.next_expiry()) {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        for t in self.dhcp6.iter().filter_map(Dhcp6If::next_wakeup) {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         wake
     }
 
     /// Runs what is due: held interfaces whose PHY has link, IPv6 holds that ended, and
     /// the DHCP timers.
     pub fn tick(&mut self, now: Uptime) {
-        self.ipv6_held.release_expired(now);
+        let on = self.ipv6_held.release_expired(now);
+        self.ipv6_on(on);
+        if let Some(nl) = self.nl.as_mut() {
+            let mut events = Vec::new();
+            for d in &mut self.dhcp6 {
+                if d.next_wakeup().is_some_and(|t| t <= now) {
+                    events.extend(d.tick(nl, now));
+                }
+            }
+            self.events6(events);
+        }
         let mut expired = false;
         for (_, d) in &mut self.ra_dns {
             expired |= d.expire(now);
@@ -368,8 +511,14 @@ impl Network {
         if let Some(r) = &self.ra_events {
             fds.push(r.fd());
         }
+        if let Some(r) = &self.ipv6_events {
+            fds.push(r.fd());
+        }
         for n in &self.netifs {
             fds.extend(n.fds());
+        }
+        for d in &self.dhcp6 {
+            fds.push(d.fd());
         }
         fds
     }
@@ -382,6 +531,10 @@ impl Network {
         let ra_ready = self.ra_events.is_some() && ready.next().unwrap_or(false);
         if ra_ready {
             self.ra_readable(now);
+        }
+        let v6_ready = self.ipv6_events.is_some() && ready.next().unwrap_or(false);
+        if v6_ready {
+            self.ipv6_changed(now);
         }
         let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
         let mut new_links = Vec::new();
@@ -429,12 +582,50 @@ impl Network {
                 outs.extend(n.readable(nl, now, &flags));
             }
         }
+        let mut events = Vec::new();
+        for d in &mut self.dhcp6 {
+            if ready.next().unwrap_or(false) {
+                events.extend(d.readable(nl, now));
+            }
+        }
         self.outcomes(outs);
+        self.events6(events);
         for link in removed {
             self.remove_interface(&link);
         }
         for link in new_links {
             self.add_interface(link);
+        }
+    }
+
+    /// The kernel's IPv6 flags or addresses changed: DHCPv6 follows the flags, and
+    /// /etc/hosts the global address.
+    fn ipv6_changed(&mut self, now: Uptime) {
+        let changes = self
+            .ipv6_events
+            .as_ref()
+            .map(|e| e.read())
+            .unwrap_or_default();
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut events = Vec::new();
+        let mut addresses = false;
+        for c in changes {
+            match c {
+                Ipv6Change::Flags(index) => {
+                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        events.extend(d.flags_changed(nl, now));
+                    }
+                }
+                Ipv6Change::Addresses(index) => {
+                    addresses |= self.netifs.iter().any(|n| n.link.index == index);
+                }
+            }
+        }
+        self.events6(events);
+        if addresses {
+            self.refresh_host_v6();
         }
     }
 
@@ -459,6 +650,11 @@ impl Network {
             }
             if advert.servers.is_empty() && advert.domains.is_empty() {
                 continue;
+            }
+            if advert.servers.iter().any(|(_, life)| *life > 0) {
+                for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                    d.ra_dns_seen();
+                }
             }
             let pos = match self.ra_dns.iter().position(|(i, _)| *i == index) {
                 Some(p) => p,
@@ -528,6 +724,10 @@ impl Network {
     fn remove_interface(&mut self, link: &Link) {
         let before = self.netifs.len() + self.statics.len();
         self.netifs.retain(|n| n.link.index != link.index);
+        if self.dhcp6.iter().any(|d| d.link.index == link.index) {
+            self.dhcp6.retain(|d| d.link.index != link.index);
+            let _ = std::fs::remove_file(format!("{}/{}.dhcp6", status::STATE_DIR, link.name));
+        }
         self.statics.retain(|(l, _)| l.index != link.index);
         self.phy_held.forget(link.index);
         self.ipv6_held.forget(&link.name);
@@ -576,8 +776,10 @@ impl Network {
                 .filter(|n| n.lease().is_some())
                 .map(|n| n.link.name.clone())
                 .collect();
-            self.ipv6_held
+            let on = self
+                .ipv6_held
                 .release(|name| bound.iter().any(|b| b == name));
+            self.ipv6_on(on);
         }
         let lost = outcomes.contains(&Outcome::Lost);
         for o in outcomes {
@@ -614,6 +816,9 @@ impl Network {
         if let Some(nl) = self.nl.as_mut() {
             for n in &mut self.netifs {
                 n.release(nl, uptime());
+            }
+            for d in &mut self.dhcp6 {
+                d.release(nl, uptime());
             }
         }
     }

@@ -6,8 +6,8 @@ use crate::clock::uptime;
 use crate::dhcp::v6_client::{Config6, Mode};
 use crate::net::configure::Publish;
 use crate::net::dhcp6::{Dhcp6If, Event6};
+use crate::net::ipv6_events::{Ipv6Change, Ipv6Events};
 use crate::net::link::Netlink;
-use crate::net::ra_flags::RaFlagEvents;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -111,7 +111,7 @@ fn run(args: &Args) -> Result<i32, String> {
             .map_err(|e| format!("signal {sig}: {e}"))?;
     }
     let mut nl = Netlink::open()?;
-    let flags = RaFlagEvents::open()?;
+    let flags = Ipv6Events::open()?;
     let link = nl.link(&args.iface)?;
     crate::net::router_solicit::allow_optimistic(&link.name);
     crate::net::link::set_ipv6_disabled(&link.name, false)?;
@@ -184,7 +184,9 @@ fn run(args: &Args) -> Result<i32, String> {
             }
             return Ok(0);
         }
-        if ready.first() == Some(&true) && flags.read().contains(&dhcp.link.index) {
+        if ready.first() == Some(&true)
+            && flags.read().contains(&Ipv6Change::Flags(dhcp.link.index))
+        {
             outs.extend(dhcp.flags_changed(&mut nl, now));
         }
         if ready.get(2) == Some(&true) {
