@@ -36,6 +36,8 @@ pub struct DnsSources {
     pub v4: Option<(Vec<Ipv4Addr>, Vec<String>, String)>,
     pub v6: (Vec<Ipv6Addr>, Vec<String>),
     pub dhcp6: (Vec<Ipv6Addr>, Vec<String>),
+    /// IPv6 name servers from `ip=` (the bracketed form), first among IPv6's.
+    pub static6: Vec<Ipv6Addr>,
     /// The global IPv6 address /etc/hosts names beside IPv4's, shared like the DNS so
     /// that whichever side rewrites the file keeps both.
     pub host_v6: Option<Ipv6Addr>,
@@ -44,9 +46,9 @@ pub struct DnsSources {
 impl DnsSources {
     /// IPv6's servers and domains: the router's first, then DHCPv6's, without repeats.
     fn v6_merged(&self) -> (Vec<Ipv6Addr>, Vec<String>) {
-        let mut servers = self.v6.0.clone();
+        let mut servers = self.static6.clone();
         let mut search = self.v6.1.clone();
-        for a in &self.dhcp6.0 {
+        for a in self.v6.0.iter().chain(&self.dhcp6.0) {
             if !servers.contains(a) {
                 servers.push(*a);
             }
@@ -61,6 +63,9 @@ impl DnsSources {
 
     /// Where IPv6's DNS came from, for resolv.conf's comment.
     fn v6_source(&self) -> Option<&'static str> {
+        if !self.static6.is_empty() {
+            return Some("ip=");
+        }
         let ra = !self.v6.0.is_empty() || !self.v6.1.is_empty();
         let dhcp6 = !self.dhcp6.0.is_empty() || !self.dhcp6.1.is_empty();
         match (ra, dhcp6) {
@@ -101,6 +106,14 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
 /// The DNS from router advertisements changed: resolv.conf is rewritten with it.
 pub fn publish_ra(publish: &Publish, servers: Vec<Ipv6Addr>, search: Vec<String>) -> Vec<String> {
     publish.sources.borrow_mut().v6 = (servers, search);
+    let mut errors = Vec::new();
+    write_resolv(publish, &mut errors);
+    errors
+}
+
+/// IPv6 name servers from `ip=`: resolv.conf is rewritten with them.
+pub fn publish_static6(publish: &Publish, servers: Vec<Ipv6Addr>) -> Vec<String> {
+    publish.sources.borrow_mut().static6 = servers;
     let mut errors = Vec::new();
     write_resolv(publish, &mut errors);
     errors

@@ -22,6 +22,15 @@ use std::time::Duration;
 /// kernel's own comes 1-2 s later (see `router_solicit`).
 pub const RA_DNS_BOUND: Duration = Duration::from_secs(3);
 
+/// What DHCPv6 does when the router's flags ask for nothing within `RA_DNS_BOUND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// An Information-Request, unless the router gave a DNS server.
+    DnsUnlessRaDns,
+    /// A Solicit, unless SLAAC gave a global address (`ip=either6`).
+    AddressUnlessSlaac,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event6 {
     Configured(Config6),
@@ -35,9 +44,12 @@ pub struct Dhcp6If {
     applied: Option<Config6>,
     publish: Publish,
     state_file: Option<PathBuf>,
-    /// When an Information-Request goes out if neither flag nor RA DNS came; None once
-    /// started or once the router gave DNS.
+    /// When the fallback starts if neither flag came; None once started, or once the
+    /// router gave what it stands in for.
     fallback_at: Option<Uptime>,
+    /// What the fallback asks for: options when the router gives no DNS (the default),
+    /// or an address when it gives none (`ip=either6`).
+    fallback: Fallback,
     /// When IPv6 started on the link, for the log's "after IPv6 started".
     started_at: Option<Uptime>,
     /// A mode from the command line (`qinit dhcp -6 --stateful`) instead of the flags.
@@ -67,10 +79,22 @@ impl Dhcp6If {
             publish,
             state_file,
             fallback_at: None,
+            fallback: Fallback::DnsUnlessRaDns,
             started_at: None,
             forced: None,
             buf: Vec::new(),
         })
+    }
+
+    pub fn set_fallback(&mut self, f: Fallback) {
+        self.fallback = f;
+    }
+
+    /// A usable global address is on the link: `ip=either6` needs no DHCPv6 address.
+    pub fn address_seen(&mut self) {
+        if self.fallback == Fallback::AddressUnlessSlaac {
+            self.fallback_at = None;
+        }
     }
 
     /// Use `mode` whatever the router says.
@@ -138,7 +162,9 @@ impl Dhcp6If {
 
     /// The router's advertisement gave a DNS server: no need to ask DHCPv6 for one.
     pub fn ra_dns_seen(&mut self) {
-        self.fallback_at = None;
+        if self.fallback == Fallback::DnsUnlessRaDns {
+            self.fallback_at = None;
+        }
     }
 
     fn begin(&mut self, nl: &mut Netlink, now: Uptime, mode: Mode, why: &str) -> Vec<Event6> {
@@ -162,12 +188,18 @@ impl Dhcp6If {
         let mut out = Vec::new();
         if self.fallback_at.is_some_and(|t| t <= now) {
             self.fallback_at = None;
-            out.extend(self.begin(
-                nl,
-                now,
-                Mode::Stateless,
-                &format!("no DNS from the router within {} s", RA_DNS_BOUND.as_secs()),
-            ));
+            let secs = RA_DNS_BOUND.as_secs();
+            let (mode, why) = match self.fallback {
+                Fallback::DnsUnlessRaDns => (
+                    Mode::Stateless,
+                    format!("no DNS from the router within {secs} s"),
+                ),
+                Fallback::AddressUnlessSlaac => (
+                    Mode::Stateful,
+                    format!("no address from the router within {secs} s (ip=either6)"),
+                ),
+            };
+            out.extend(self.begin(nl, now, mode, &why));
         }
         if self.client.poll_at().is_some_and(|t| t <= now) {
             let actions = self.client.tick(now);

@@ -398,6 +398,43 @@ impl Netlink {
         })
     }
 
+    /// Adds or replaces an IPv6 route; `gateway` None is an on-link route.
+    pub fn add_route_v6(
+        &mut self,
+        link: &Link,
+        dest: std::net::Ipv6Addr,
+        prefix_len: u8,
+        gateway: Option<std::net::Ipv6Addr>,
+    ) -> Result<(), String> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.destination_prefix_length = prefix_len;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        if prefix_len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(dest)));
+        }
+        if let Some(gw) = gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet6(gw)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(link.index));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "route {dest}/{prefix_len} via {gateway:?} dev {}: {e}",
+                link.name
+            )
+        })
+    }
+
     pub fn del_route(
         &mut self,
         link: &Link,

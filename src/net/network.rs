@@ -5,11 +5,13 @@
 
 use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::Config;
+use crate::config::ip::{Static6Addr, V6Method};
 use crate::dhcp::lease::Lease;
 use crate::dhcp::ra_dns::RaDns;
+use crate::dhcp::v6_client::Mode;
 use crate::info;
 use crate::net::configure::{self, Publish};
-use crate::net::dhcp6::{Dhcp6If, Event6};
+use crate::net::dhcp6::{Dhcp6If, Event6, Fallback};
 use crate::net::ipv6_events::{Ipv6Change, Ipv6Events};
 use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
@@ -43,6 +45,8 @@ pub struct Network {
     /// changes it follows.
     dhcp6: Vec<Dhcp6If>,
     ipv6_events: Option<Ipv6Events>,
+    /// Interfaces with a static IPv6 address from `ip=`.
+    statics6: Vec<(Link, Static6Addr)>,
     /// The global IPv6 address /etc/hosts names (the first usable one).
     host_v6: Option<std::net::Ipv6Addr>,
     phy_held: PhyHold,
@@ -90,6 +94,7 @@ impl Network {
         Network {
             ipv6_events,
             dhcp6: Vec::new(),
+            statics6: Vec::new(),
             host_v6: None,
             ra_events,
             ra_dns: Vec::new(),
@@ -250,6 +255,8 @@ impl Network {
         match plan {
             LinkPlan::Off => info!("{}: left down (ip=)", link.name),
             LinkPlan::Dhcp => self.start_dhcp(link, settings),
+            LinkPlan::Ipv6(m) => self.start_ipv6_only(link, m),
+            LinkPlan::Static6(st) => self.static6(link, *st),
             LinkPlan::Static(lease) => {
                 let lease = lease_with_routes(&lease, &link.name, &settings);
                 if let Some(nl) = self.nl.as_mut() {
@@ -302,8 +309,94 @@ impl Network {
         self.start_dhcp6(&name);
     }
 
+    /// `ip=dhcp6`, `auto6` or `either6`: no DHCPv4; IPv6 on at once, a router
+    /// solicitation, and DHCPv6 as the method says.
+    fn start_ipv6_only(&mut self, link: Link, method: V6Method) {
+        if !self.cfg.ipv6 {
+            info!(
+                "{}: ip= asks for IPv6, but qinit.ipv6=off keeps it off",
+                link.name
+            );
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        crate::net::router_solicit::allow_optimistic(&link.name);
+        if let Err(e) = set_ipv6_disabled(&link.name, false) {
+            info!("{e}");
+        }
+        if let Err(e) = nl.set_up(&link) {
+            info!("{e}");
+        }
+        if let Err(e) = crate::net::router_solicit::solicit(&link.name, link.index) {
+            info!("{e}");
+        }
+        let (what, force, fallback) = match method {
+            V6Method::Dhcp6 => (
+                "dhcp6: a DHCPv6 address",
+                Some(Mode::Stateful),
+                Fallback::DnsUnlessRaDns,
+            ),
+            V6Method::Auto6 => ("auto6: SLAAC", None, Fallback::DnsUnlessRaDns),
+            V6Method::Either6 => (
+                "either6: SLAAC, or a DHCPv6 address without one",
+                None,
+                Fallback::AddressUnlessSlaac,
+            ),
+        };
+        info!("{}: IPv6 only (ip={what})", link.name);
+        let name = link.name.clone();
+        self.start_dhcp6_with(&name, force, fallback);
+    }
+
+    /// A static IPv6 address from `ip=`: the address, the default route through the
+    /// gateway, and the name servers.
+    fn static6(&mut self, link: Link, st: Static6Addr) {
+        if !self.cfg.ipv6 {
+            info!(
+                "{}: ip= gives an IPv6 address, but qinit.ipv6=off keeps IPv6 off",
+                link.name
+            );
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let _ = set_ipv6_disabled(&link.name, false);
+        let mut errors = Vec::new();
+        errors.extend(nl.set_up(&link).err());
+        errors.extend(
+            nl.add_address(&link, std::net::IpAddr::V6(st.address), st.prefix_len)
+                .err(),
+        );
+        if let Some(gw) = st.gateway {
+            errors.extend(
+                nl.add_route_v6(&link, std::net::Ipv6Addr::UNSPECIFIED, 0, Some(gw))
+                    .err(),
+            );
+        }
+        if !st.dns.is_empty() {
+            errors.extend(configure::publish_static6(&self.publish, st.dns.clone()));
+        }
+        let via = st.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+        info!(
+            "{}: static {}/{}{via} (ip=)",
+            link.name, st.address, st.prefix_len
+        );
+        for e in errors {
+            info!("{}: {e}", link.name);
+        }
+        self.statics6.push((link, st));
+        self.marks.push(("ipv6 address", uptime()));
+    }
+
     /// DHCPv6 on `name`, started once IPv6 is on there (now, if it is not held).
     fn start_dhcp6(&mut self, name: &str) {
+        self.start_dhcp6_with(name, None, Fallback::DnsUnlessRaDns);
+    }
+
+    fn start_dhcp6_with(&mut self, name: &str, force: Option<Mode>, fallback: Fallback) {
         if self.ipv6_events.is_none() {
             return;
         }
@@ -321,6 +414,10 @@ impl Network {
         let seed = crate::net::netif::seed(&link.mac.unwrap_or_default()).rotate_left(17);
         match Dhcp6If::new(link, self.publish.clone(), state, seed) {
             Ok(mut d) => {
+                if let Some(m) = force {
+                    d.force(m);
+                }
+                d.set_fallback(fallback);
                 if !self.ipv6_held.is_held(name) {
                     let events = d.ipv6_started(nl, uptime());
                     self.dhcp6.push(d);
@@ -369,14 +466,23 @@ impl Network {
             return;
         };
         let mut first = None;
-        for n in &self.netifs {
-            match nl.global_ipv6(n.link.index) {
-                Ok(list) => {
-                    if let Some(a) = list.first() {
-                        first = Some(*a);
-                        break;
+        let indexes: Vec<u32> = self
+            .dhcp6
+            .iter()
+            .map(|d| d.link.index)
+            .chain(self.statics6.iter().map(|(l, _)| l.index))
+            .collect();
+        for index in indexes {
+            match nl.global_ipv6(index) {
+                Ok(list) if !list.is_empty() => {
+                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        d.address_seen();
+                    }
+                    if first.is_none() {
+                        first = list.first().copied();
                     }
                 }
+                Ok(_) => {}
                 Err(e) => info!("{e}"),
             }
         }
@@ -619,7 +725,8 @@ impl Network {
                     }
                 }
                 Ipv6Change::Addresses(index) => {
-                    addresses |= self.netifs.iter().any(|n| n.link.index == index);
+                    addresses |= self.dhcp6.iter().any(|d| d.link.index == index)
+                        || self.statics6.iter().any(|(l, _)| l.index == index);
                 }
             }
         }
@@ -729,6 +836,7 @@ impl Network {
             let _ = std::fs::remove_file(format!("{}/{}.dhcp6", status::STATE_DIR, link.name));
         }
         self.statics.retain(|(l, _)| l.index != link.index);
+        self.statics6.retain(|(l, _)| l.index != link.index);
         self.phy_held.forget(link.index);
         self.ipv6_held.forget(&link.name);
         let had_ra_dns = self.ra_dns.iter().any(|(i, _)| *i == link.index);
