@@ -61,6 +61,14 @@ impl DnsSources {
         (servers, search)
     }
 
+    /// Whether resolv.conf has a name server, of either family.
+    pub fn has_server(&self) -> bool {
+        self.v4.as_ref().is_some_and(|(s, _, _)| !s.is_empty())
+            || !self.static6.is_empty()
+            || !self.v6.0.is_empty()
+            || !self.dhcp6.0.is_empty()
+    }
+
     /// Where IPv6's DNS came from, for resolv.conf's comment.
     fn v6_source(&self) -> Option<&'static str> {
         if !self.static6.is_empty() {

@@ -305,15 +305,16 @@ impl Netlink {
         Ok((false, false))
     }
 
-    /// Interface `index`'s global IPv6 addresses that are usable: past duplicate address
-    /// detection, not deprecated. SLAAC's and DHCPv6's alike, in the kernel's order.
-    pub fn global_ipv6(&mut self, index: u32) -> Result<Vec<std::net::Ipv6Addr>, String> {
+    /// Interface `index`'s global IPv6 addresses, SLAAC's and DHCPv6's alike, in the
+    /// kernel's order, each with whether it is usable: past duplicate address detection
+    /// or optimistic, not deprecated.
+    pub fn global_ipv6(&mut self, index: u32) -> Result<Vec<(std::net::Ipv6Addr, bool)>, String> {
         let mut req = AddressMessage::default();
         req.header.family = AddressFamily::Inet6;
         let replies = self
             .request(RouteNetlinkMessage::GetAddress(req), NLM_F_DUMP)
             .map_err(|e| format!("listing IPv6 addresses: {e}"))?;
-        let unusable = AddressFlags::Tentative | AddressFlags::Dadfailed | AddressFlags::Deprecated;
+        let unusable = AddressFlags::Dadfailed | AddressFlags::Deprecated;
         let mut out = Vec::new();
         for m in replies {
             let RouteNetlinkMessage::NewAddress(a) = m else {
@@ -331,10 +332,12 @@ impl Netlink {
                     _ => {}
                 }
             }
-            if let Some(v6) = addr
-                && !flags.intersects(unusable)
-            {
-                out.push(v6);
+            // An optimistic address (RFC 4429) is usable while DAD runs; a merely
+            // tentative one is not.
+            let tentative = flags.contains(AddressFlags::Tentative)
+                && !flags.contains(AddressFlags::Optimistic);
+            if let Some(v6) = addr {
+                out.push((v6, !tentative && !flags.intersects(unusable)));
             }
         }
         Ok(out)

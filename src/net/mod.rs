@@ -15,6 +15,7 @@ pub mod network;
 pub mod phy;
 pub mod plan;
 pub mod ra_events;
+pub mod readiness;
 pub mod router_solicit;
 pub mod static_addr;
 pub mod status;

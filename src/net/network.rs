@@ -49,6 +49,10 @@ pub struct Network {
     statics6: Vec<(Link, Static6Addr)>,
     /// The global IPv6 address /etc/hosts names (the first usable one).
     host_v6: Option<std::net::Ipv6Addr>,
+    /// A router advertised on a managed link, or DHCPv6 answered (for `readiness`).
+    router_seen: bool,
+    /// When IPv6 first came on for a DHCP link (for `readiness`).
+    ipv6_since: Option<Uptime>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -96,6 +100,8 @@ impl Network {
             dhcp6: Vec::new(),
             statics6: Vec::new(),
             host_v6: None,
+            router_seen: false,
+            ipv6_since: None,
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -127,14 +133,29 @@ impl Network {
         !self.netifs.is_empty() || !self.phy_held.is_empty()
     }
 
-    /// When the network counts as ready for the foreground program: now when there is
-    /// a lease or nothing to wait for, else when the DHCP timeout ends.
+    /// A usable global IPv6 address and a name server.
+    pub fn ipv6_ready(&self) -> bool {
+        self.host_v6.is_some() && self.publish.sources.borrow().has_server()
+    }
+
+    /// When the network counts as ready for the foreground program, as `qinit.wait=`
+    /// says (see `readiness`).
     pub fn ready_by(&self, now: Uptime) -> Uptime {
-        if !self.waiting() || self.has_lease() {
-            now
-        } else {
-            self.started + self.cfg.dhcp_timeout
-        }
+        let progress = crate::net::readiness::Progress {
+            waiting: self.waiting() || !self.dhcp6.is_empty(),
+            ipv4: self.has_lease(),
+            ipv6: self.ipv6_ready(),
+            ipv6_enabled: self.ipv6_events.is_some(),
+            router_seen: self.router_seen,
+            ipv6_since: self.ipv6_since,
+        };
+        crate::net::readiness::ready_by(
+            self.cfg.wait,
+            self.started,
+            self.cfg.dhcp_timeout,
+            now,
+            progress,
+        )
     }
 
     /// The milestones reached since the last call, for the boot timeline.
@@ -271,7 +292,8 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        if self.cfg.ipv6 {
+        // qinit.wait=ipv6: IPv6 is what the machine waits for, so it is not held back.
+        if self.cfg.ipv6 && self.cfg.wait != crate::config::cmdline::Wait::Ipv6 {
             self.ipv6_held
                 .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
         }
@@ -419,6 +441,7 @@ impl Network {
                 }
                 d.set_fallback(fallback);
                 if !self.ipv6_held.is_held(name) {
+                    self.ipv6_since.get_or_insert(uptime());
                     let events = d.ipv6_started(nl, uptime());
                     self.dhcp6.push(d);
                     self.events6(events);
@@ -435,10 +458,11 @@ impl Network {
         if names.is_empty() {
             return;
         }
+        let now = uptime();
+        self.ipv6_since.get_or_insert(now);
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        let now = uptime();
         let mut events = Vec::new();
         for d in &mut self.dhcp6 {
             if names.contains(&d.link.name) {
@@ -451,6 +475,7 @@ impl Network {
     fn events6(&mut self, events: Vec<Event6>) {
         for e in events {
             if let Event6::Configured(c) = e {
+                self.router_seen = true;
                 self.marks.push(("dhcpv6", uptime()));
                 if c.address.is_some() {
                     self.refresh_host_v6();
@@ -474,15 +499,19 @@ impl Network {
             .collect();
         for index in indexes {
             match nl.global_ipv6(index) {
-                Ok(list) if !list.is_empty() => {
-                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
-                        d.address_seen();
+                Ok(list) => {
+                    // A global address, usable or not yet, came from a router (or ip=).
+                    self.router_seen |= !list.is_empty();
+                    let usable = list.iter().find(|(_, ok)| *ok).map(|(a, _)| *a);
+                    if usable.is_some() {
+                        for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                            d.address_seen();
+                        }
                     }
                     if first.is_none() {
-                        first = list.first().copied();
+                        first = usable;
                     }
                 }
-                Ok(_) => {}
                 Err(e) => info!("{e}"),
             }
         }
@@ -721,6 +750,7 @@ impl Network {
             match c {
                 Ipv6Change::Flags(index) => {
                     for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        self.router_seen = true;
                         events.extend(d.flags_changed(nl, now));
                     }
                 }
@@ -758,6 +788,7 @@ impl Network {
             if advert.servers.is_empty() && advert.domains.is_empty() {
                 continue;
             }
+            self.router_seen = true;
             if advert.servers.iter().any(|(_, life)| *life > 0) {
                 for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
                     d.ra_dns_seen();
