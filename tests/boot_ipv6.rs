@@ -179,6 +179,61 @@ fn on_an_ipv6_only_network_the_shell_starts_with_a_slaac_address_and_dhcpv6_dns(
 
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
+fn ip_dhcp6_takes_a_dhcpv6_address_at_once_and_releases_it_at_poweroff() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) =
+        router_v6_only("v6full", "fd00:78::100,fd00:78::1ff,64,10m");
+    let mut guest = Guest::boot(
+        "v6full",
+        &images,
+        "ip=eth0:dhcp6 qinit.wait=ipv6",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    let mut checks = Checks::new("v6full");
+    let seen = first_look(&mut guest);
+    let bound = seen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("inet6 fd00:78::"))
+        .filter_map(|rest| rest.split('/').next())
+        .filter_map(|h| u16::from_str_radix(h, 16).ok())
+        .find(|h| (0x100..=0x1ff).contains(h));
+    checks.check(bound.is_some(), || {
+        format!("the shell should start with a DHCPv6 address from fd00:78::100-1ff:\n{seen}")
+    });
+    checks.check(seen.contains("nameserver fd00:78::53"), || {
+        format!("the shell should start with DHCPv6's name server:\n{seen}")
+    });
+    let guest_log = guest.log();
+    checks.check(!guest_log.contains("DHCP started"), || {
+        format!("ip=eth0:dhcp6 runs no DHCPv4:\n{guest_log}")
+    });
+    checks.check(guest_log.contains("dhcpv6 eth0: stateful"), || {
+        format!("DHCPv6 should be stateful:\n{guest_log}")
+    });
+    for line in guest_log
+        .lines()
+        .filter(|l| l.contains("dhcpv6") || l.contains("IPv6") || l.contains("starting /bin/sh"))
+    {
+        println!("guest: {}", line.trim());
+    }
+    guest.send_line("poweroff");
+    let exited = guest.wait_exit(Duration::from_secs(60));
+    checks.check(exited.is_some(), || "the guest should power off".to_owned());
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(server_log.contains("DHCPRELEASE(tap0)"), || {
+        format!("dnsmasq should see the address released at power-off:\n{server_log}")
+    });
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
     let images = common::images();
     let (_dir, netns, log, mut dnsmasq) = router("ipv6");

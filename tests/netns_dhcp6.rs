@@ -197,6 +197,8 @@ fn stateful_m_flag_binds_an_address_from_the_range_and_releases_it_on_sigterm() 
     let (_, line) = qinit.wait_stdout("address ", WAIT);
     let address = line.trim_start_matches("address ").to_owned();
     let ip = address.trim_end_matches("/128").to_owned();
+    // The last line printed: all of it is there.
+    qinit.wait_stdout("search ", SHORT);
     let host = u16::from_str_radix(ip.trim_start_matches("fd99:62::"), 16)
         .unwrap_or_else(|_| panic!("{ip} is not in fd99:62::/64"));
     assert!((0x100..=0x1ff).contains(&host), "{ip} is outside the range");

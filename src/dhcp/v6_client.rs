@@ -240,6 +240,19 @@ impl Client6 {
         }
     }
 
+    /// The last message could not be sent (no link-local address yet): the exchange's
+    /// next retransmission is due now rather than after its timeout.
+    pub fn retry_now(&mut self, now: Uptime) {
+        match &mut self.state {
+            State::Informing(ex)
+            | State::Soliciting { ex, .. }
+            | State::Requesting { ex, .. }
+            | State::Renewing { ex, .. }
+            | State::Rebinding { ex, .. } => ex.retry_at = ex.retry_at.min(now),
+            _ => {}
+        }
+    }
+
     /// The router asks for `mode`. Starts the exchange, or goes from options only to
     /// an address when M comes on; a stateful client stays so (its address holds until
     /// its lifetime ends).
@@ -991,6 +1004,22 @@ mod tests {
         assert!(removed(&a));
         assert_eq!(c.state_name(), "idle");
         assert!(c.release(s(11)).is_empty());
+    }
+
+    #[test]
+    fn retry_now_resends_the_same_exchange_at_once() {
+        let mut c = client();
+        c.start(s(0), Mode::Stateful);
+        let xid = c.current_xid();
+        c.retry_now(Duration::from_millis(200));
+        assert_eq!(c.poll_at(), Some(Duration::from_millis(200)));
+        let a = c.tick(Duration::from_millis(200));
+        assert_eq!(sent(&a)[0].msg_type(), MessageType::Solicit);
+        assert_eq!(c.current_xid(), xid);
+        // Bound: nothing to retry.
+        let mut b = bound(100, 160, 200, 300);
+        b.retry_now(s(1));
+        assert_eq!(b.poll_at(), Some(s(100)));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Dhcp6If {
     started_at: Option<Uptime>,
     /// A mode from the command line (`qinit dhcp -6 --stateful`) instead of the flags.
     forced: Option<Mode>,
+    /// The last send failed (the link-local address is not there yet): the next address
+    /// event on the link retries at once.
+    send_failed: bool,
     buf: Vec<u8>,
 }
 
@@ -82,6 +85,7 @@ impl Dhcp6If {
             fallback: Fallback::DnsUnlessRaDns,
             started_at: None,
             forced: None,
+            send_failed: false,
             buf: Vec::new(),
         })
     }
@@ -95,6 +99,18 @@ impl Dhcp6If {
         if self.fallback == Fallback::AddressUnlessSlaac {
             self.fallback_at = None;
         }
+    }
+
+    /// The link's IPv6 addresses changed: a message that could not go out for want of a
+    /// link-local address goes now.
+    pub fn addresses_changed(&mut self, nl: &mut Netlink, now: Uptime) -> Vec<Event6> {
+        if !self.send_failed {
+            return Vec::new();
+        }
+        self.send_failed = false;
+        self.client.retry_now(now);
+        let actions = self.client.tick(now);
+        self.run(nl, now, actions)
     }
 
     /// Use `mode` whatever the router says.
@@ -239,8 +255,10 @@ impl Dhcp6If {
                 // A failed send (no link-local address yet) is retried at the next
                 // retransmission.
                 Action6::Send(b) => {
+                    self.send_failed = false;
                     if let Err(e) = self.sock.send(&b) {
                         debug!("{e}");
+                        self.send_failed = true;
                     }
                 }
                 Action6::Note(n) => debug!("dhcpv6 {name}: {n}"),

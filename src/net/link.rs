@@ -261,14 +261,19 @@ impl Netlink {
         info.ifa_preferred = preferred;
         info.ifa_valid = valid;
         msg.attributes.push(AddressAttribute::CacheInfo(info));
+        // Optimistic (RFC 4429): usable while DAD runs, as the kernel's SLAAC addresses
+        // are with optimistic_dad; a kernel that refuses the flag gets the address without.
+        let mut optimistic = msg.clone();
+        optimistic.attributes.push(AddressAttribute::Flags(
+            AddressFlags::Noprefixroute | AddressFlags::Optimistic,
+        ));
         msg.attributes
             .push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
-        self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-        )
-        .map(|_| ())
-        .map_err(|e| format!("adding {addr}/128 to {}: {e}", link.name))
+        let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.request(RouteNetlinkMessage::NewAddress(optimistic), flags)
+            .or_else(|_| self.request(RouteNetlinkMessage::NewAddress(msg), flags))
+            .map(|_| ())
+            .map_err(|e| format!("adding {addr}/128 to {}: {e}", link.name))
     }
 
     /// The M (managed) and O (other configuration) flags of the last router

@@ -755,6 +755,9 @@ impl Network {
                     }
                 }
                 Ipv6Change::Addresses(index) => {
+                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        events.extend(d.addresses_changed(nl, now));
+                    }
                     addresses |= self.dhcp6.iter().any(|d| d.link.index == index)
                         || self.statics6.iter().any(|(l, _)| l.index == index);
                 }
