@@ -234,6 +234,66 @@ fn ip_dhcp6_takes_a_dhcpv6_address_at_once_and_releases_it_at_poweroff() {
 
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
+fn a_bracketed_static_ipv6_ip_gives_address_route_dns_and_hosts_and_pings_the_gateway() {
+    let images = common::images();
+    common::require_root("a network namespace with a tap device");
+    // Declared before the guest, so it is dropped after qemu is gone.
+    let netns = Netns::create("v6static");
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "fd00:79::1/64", "dev", "tap0", "nodad"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let mut guest = Guest::boot(
+        "v6static",
+        &images,
+        "ip=[fd00:79::2]::[fd00:79::1]:64:v6host:eth0:none:[fd00:79::53]",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    let mut checks = Checks::new("v6static");
+    guest.expect("eth0: static fd00:79::2/64 via fd00:79::1 (ip=)");
+    guest.wait_shell();
+    let seen = guest.run(
+        "ip -6 addr show dev eth0 scope global; ip -6 route show default; cat /etc/resolv.conf /etc/hosts; hostname",
+    );
+    checks.check(seen.contains("inet6 fd00:79::2/64"), || {
+        format!("eth0 should have fd00:79::2/64:\n{seen}")
+    });
+    checks.check(seen.contains("default via fd00:79::1 dev eth0"), || {
+        format!("the default route should go through the gateway:\n{seen}")
+    });
+    checks.check(seen.contains("nameserver fd00:79::53"), || {
+        format!("resolv.conf should have the ip= name server:\n{seen}")
+    });
+    checks.check(
+        seen.lines()
+            .any(|l| l.trim().starts_with("fd00:79::2") && l.trim().ends_with("v6host")),
+        || format!("/etc/hosts should name fd00:79::2 v6host:\n{seen}"),
+    );
+    let mut ping = String::new();
+    let start = Instant::now();
+    // The address may still be in DAD for a second.
+    while start.elapsed() < Duration::from_secs(15) {
+        ping = guest.run("ping6 -c 1 -W 2 fd00:79::1 && echo PING-OK");
+        if ping.contains("PING-OK") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checks.check(ping.contains("PING-OK"), || {
+        format!("the guest should ping its IPv6 gateway:\n{ping}")
+    });
+    let guest_log = guest.log();
+    checks.check(!guest_log.contains("DHCP started"), || {
+        format!("a static IPv6 ip= runs no DHCP:\n{guest_log}")
+    });
+    drop(guest);
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
 fn the_guest_solicits_a_router_after_its_lease_and_gets_a_slaac_address() {
     let images = common::images();
     let (_dir, netns, log, mut dnsmasq) = router("ipv6");

@@ -256,24 +256,59 @@ impl Netlink {
         preferred: u32,
         valid: u32,
     ) -> Result<(), String> {
-        let mut msg = Self::address_message(link, IpAddr::V6(addr), 128);
+        self.add_address_v6_with(
+            link,
+            addr,
+            128,
+            (preferred, valid),
+            AddressFlags::Noprefixroute,
+        )
+    }
+
+    /// A static IPv6 address from `ip=`: for ever, with its prefix's on-link route,
+    /// optimistic like DHCPv6's.
+    pub fn add_static_v6(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        prefix_len: u8,
+    ) -> Result<(), String> {
+        self.add_address_v6_with(
+            link,
+            addr,
+            prefix_len,
+            (u32::MAX, u32::MAX),
+            AddressFlags::empty(),
+        )
+    }
+
+    fn add_address_v6_with(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        prefix_len: u8,
+        (preferred, valid): (u32, u32),
+        extra: AddressFlags,
+    ) -> Result<(), String> {
+        let mut msg = Self::address_message(link, IpAddr::V6(addr), prefix_len);
         let mut info = CacheInfo::default();
         info.ifa_preferred = preferred;
         info.ifa_valid = valid;
         msg.attributes.push(AddressAttribute::CacheInfo(info));
         // Optimistic (RFC 4429): usable while DAD runs, as the kernel's SLAAC addresses
-        // are with optimistic_dad; a kernel that refuses the flag gets the address without.
+        // are with optimistic_dad (which the kernel also requires for this flag: see
+        // `router_solicit::allow_optimistic`); a kernel that refuses the flag gets the
+        // address without.
         let mut optimistic = msg.clone();
-        optimistic.attributes.push(AddressAttribute::Flags(
-            AddressFlags::Noprefixroute | AddressFlags::Optimistic,
-        ));
-        msg.attributes
-            .push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+        optimistic
+            .attributes
+            .push(AddressAttribute::Flags(extra | AddressFlags::Optimistic));
+        msg.attributes.push(AddressAttribute::Flags(extra));
         let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
         self.request(RouteNetlinkMessage::NewAddress(optimistic), flags)
             .or_else(|_| self.request(RouteNetlinkMessage::NewAddress(msg), flags))
             .map(|_| ())
-            .map_err(|e| format!("adding {addr}/128 to {}: {e}", link.name))
+            .map_err(|e| format!("adding {addr}/{prefix_len} to {}: {e}", link.name))
     }
 
     /// The M (managed) and O (other configuration) flags of the last router

@@ -385,13 +385,11 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
+        crate::net::router_solicit::allow_optimistic(&link.name);
         let _ = set_ipv6_disabled(&link.name, false);
         let mut errors = Vec::new();
         errors.extend(nl.set_up(&link).err());
-        errors.extend(
-            nl.add_address(&link, std::net::IpAddr::V6(st.address), st.prefix_len)
-                .err(),
-        );
+        errors.extend(nl.add_static_v6(&link, st.address, st.prefix_len).err());
         if let Some(gw) = st.gateway {
             errors.extend(
                 nl.add_route_v6(&link, std::net::Ipv6Addr::UNSPECIFIED, 0, Some(gw))
@@ -410,7 +408,8 @@ impl Network {
             info!("{}: {e}", link.name);
         }
         self.statics6.push((link, st));
-        self.marks.push(("ipv6 address", uptime()));
+        // Optimistic, the address is usable now: /etc/hosts names it before the shell.
+        self.refresh_host_v6();
     }
 
     /// DHCPv6 on `name`, started once IPv6 is on there (now, if it is not held).
