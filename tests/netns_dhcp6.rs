@@ -158,6 +158,14 @@ fn stateless_o_flag_gets_dns_and_search_beside_slaac_and_pings_the_router() {
         err.contains("stateless (DNS only), the router's O flag"),
         "{err}"
     );
+    // For the figures: how soon after IPv6 started.
+    for l in qinit
+        .stderr()
+        .iter()
+        .filter(|l| l.contains("after IPv6 started"))
+    {
+        println!("qinit: {l}");
+    }
     dnsmasq.wait_stderr("DHCPINFORMATION-REQUEST(vs0)", SHORT);
     assert_eq!(dnsmasq.count(netns::Pipe::Stderr, "DHCPSOLICIT"), 0);
 
@@ -215,6 +223,14 @@ fn stateful_m_flag_binds_an_address_from_the_range_and_releases_it_on_sigterm() 
         err.contains("stateful (an address and DNS), the router's M flag"),
         "{err}"
     );
+    // For the figures: how soon after IPv6 started.
+    for l in qinit
+        .stderr()
+        .iter()
+        .filter(|l| l.contains("after IPv6 started"))
+    {
+        println!("qinit: {l}");
+    }
     dnsmasq.wait_stderr(&format!("DHCPREPLY(vs0) {ip} "), SHORT);
     // On the interface, with the kernel counting its lifetime down.
     let shown = wait_client_v6(&lan, |a| a == address);
@@ -253,4 +269,37 @@ fn stateful_m_flag_binds_an_address_from_the_range_and_releases_it_on_sigterm() 
         !resolv.contains("fd99:62::53"),
         "released DNS left in {resolv}"
     );
+}
+
+#[test]
+#[ignore = "needs root, ip and dnsmasq: ./build.sh test"]
+fn a_dhcpv6_address_is_renewed_at_t1_with_the_same_server() {
+    require(true);
+    let lan = Lan::pair("v6rn", 63);
+    let prefix = "fd99:63";
+    address_server_v6(&lan, prefix);
+    let dir = Scratch::new("v6rn");
+    // dnsmasq's shortest lease, 2 minutes: T1 at 1 minute.
+    let dnsmasq = dnsmasq6(&lan, &dir, prefix, "fd99:63::100,fd99:63::1ff,64,2m");
+    let mut qinit = qinit_dhcp6(&lan, &["--stateful"]);
+    let (bound_at, line) = qinit.wait_stdout("address ", WAIT);
+    let address = line.trim_start_matches("address ").to_owned();
+    let ip = address.trim_end_matches("/128").to_owned();
+    let (renewed_at, _) = qinit.wait_stderr(&format!("renewed {address}"), Duration::from_secs(90));
+    let t1 = renewed_at.saturating_duration_since(bound_at).as_secs_f64();
+    assert!(
+        (55.0..=70.0).contains(&t1),
+        "renewed {t1:.1} s after binding, T1 is 60 s"
+    );
+    dnsmasq.wait_stderr("DHCPRENEW(vs0)", SHORT);
+    dnsmasq.wait_stderr(&format!("DHCPREPLY(vs0) {ip} "), SHORT);
+    assert!(
+        client_v6(&lan).contains(&address),
+        "{address} left vc0 at the renewal"
+    );
+    // One Solicit only: the renewal went to the server, with no new exchange.
+    assert_eq!(dnsmasq.count(netns::Pipe::Stderr, "DHCPSOLICIT(vs0)"), 1);
+    qinit.signal(Signal::SIGTERM);
+    let status = qinit.wait_exit(SHORT);
+    assert!(status.success(), "{status}\n{}", qinit.transcript());
 }
