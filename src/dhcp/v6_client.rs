@@ -253,6 +253,41 @@ impl Client6 {
         }
     }
 
+    /// The link came back after losing its carrier (RFC 8415 18.2.12): the machine may
+    /// be on another network. An address held is checked with a Rebind, which any
+    /// server answers (and a NoBinding or NotOnLink reply gives up); options are asked
+    /// for again; an exchange under way starts over at once.
+    pub fn link_returned(&mut self, now: Uptime) -> Vec<Action6> {
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        let (state, actions) = match state {
+            State::Bound(lease)
+            | State::Renewing { lease, .. }
+            | State::Rebinding { lease, .. } => {
+                let Some(addr) = lease.config.address else {
+                    return Vec::new();
+                };
+                let mut ex = self.new_exchange(now, REN_TIMEOUT, false);
+                let req = Request::Rebind {
+                    iaid: self.iaid,
+                    addr: addr.addr,
+                };
+                let a = self.send(now, &mut ex, &req, REN_MAX_RT);
+                (State::Rebinding { lease, ex }, vec![a])
+            }
+            State::Informed { .. } | State::Informing(_) => {
+                let actions = self.inform(now);
+                (std::mem::replace(&mut self.state, State::Idle), actions)
+            }
+            State::Soliciting { .. } | State::Requesting { .. } => {
+                let actions = self.solicit(now);
+                (std::mem::replace(&mut self.state, State::Idle), actions)
+            }
+            State::Idle => (State::Idle, Vec::new()),
+        };
+        self.state = state;
+        actions
+    }
+
     /// The router asks for `mode`. Starts the exchange, or goes from options only to
     /// an address when M comes on; a stateful client stays so (its address holds until
     /// its lifetime ends).
@@ -1020,6 +1055,29 @@ mod tests {
         let mut b = bound(100, 160, 200, 300);
         b.retry_now(s(1));
         assert_eq!(b.poll_at(), Some(s(100)));
+    }
+
+    #[test]
+    fn the_link_coming_back_rebinds_the_address_and_asks_for_options_again() {
+        let mut c = bound(100, 160, 200, 300);
+        let a = c.link_returned(s(10));
+        assert_eq!(sent(&a)[0].msg_type(), MessageType::Rebind);
+        assert_eq!(c.state_name(), "rebinding");
+        // A server on the new network does not know the address: it is given up.
+        let mut ia = ia_body(1, 0, 0, "fd00::5", 1, 2)[..12].to_vec();
+        ia.extend([0, 13, 0, 2, 0, 4]);
+        let r = reply(&c, 7, vec![(3, ia)]);
+        let a = c.handle(s(11), &r);
+        assert!(removed(&a));
+        assert_eq!(c.state_name(), "soliciting");
+
+        let mut c = client();
+        c.start(s(0), Mode::Stateless);
+        let r = reply(&c, 7, vec![]);
+        c.handle(s(0), &r);
+        let a = c.link_returned(s(5));
+        assert_eq!(sent(&a)[0].msg_type(), MessageType::InformationRequest);
+        assert!(client().link_returned(s(1)).is_empty());
     }
 
     #[test]

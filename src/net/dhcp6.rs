@@ -57,6 +57,8 @@ pub struct Dhcp6If {
     /// The last send failed (the link-local address is not there yet): the next address
     /// event on the link retries at once.
     send_failed: bool,
+    /// What the state file holds: it is rewritten only when that changes.
+    written: String,
     buf: Vec<u8>,
 }
 
@@ -86,6 +88,7 @@ impl Dhcp6If {
             started_at: None,
             forced: None,
             send_failed: false,
+            written: String::new(),
             buf: Vec::new(),
         })
     }
@@ -99,6 +102,21 @@ impl Dhcp6If {
         if self.fallback == Fallback::AddressUnlessSlaac {
             self.fallback_at = None;
         }
+    }
+
+    /// The link's carrier came back after it was lost: see `Client6::link_returned`.
+    pub fn carrier(&mut self, nl: &mut Netlink, now: Uptime, up: bool) -> Vec<Event6> {
+        let returned = up && !self.link.carrier;
+        self.link.carrier = up;
+        if !returned || self.started_at.is_none() {
+            return Vec::new();
+        }
+        info!(
+            "dhcpv6 {}: link back: checking with the servers",
+            self.link.name
+        );
+        let actions = self.client.link_returned(now);
+        self.run(nl, now, actions)
     }
 
     /// The link's IPv6 addresses changed: a message that could not go out for want of a
@@ -349,7 +367,7 @@ impl Dhcp6If {
     }
 
     /// The file `qinit status` reads: the state, the address and the DNS.
-    fn write_state(&self) {
+    fn write_state(&mut self) {
         let Some(path) = &self.state_file else {
             return;
         };
@@ -358,10 +376,14 @@ impl Dhcp6If {
             self.client.state_name(),
             self.applied.as_ref(),
         );
+        if text == self.written {
+            return;
+        }
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
         let _ = crate::net::etc_files::write_atomic(path, &text);
+        self.written = text;
     }
 }
 

@@ -677,6 +677,7 @@ impl Network {
             return;
         };
         let mut outs = Vec::new();
+        let mut dhcp6_events = Vec::new();
         if link_ready {
             let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
             for change in changes {
@@ -687,6 +688,10 @@ impl Network {
                         continue;
                     }
                 };
+                for d in self.dhcp6.iter_mut().filter(|d| d.link.index == link.index) {
+                    let carrier = nl.link(&d.link.name).map_or(link.carrier, |l| l.carrier);
+                    dhcp6_events.extend(d.carrier(nl, now, carrier));
+                }
                 match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
                     Some(n) => {
                         // An event says the link changed; the state it carries may
@@ -716,7 +721,7 @@ impl Network {
                 outs.extend(n.readable(nl, now, &flags));
             }
         }
-        let mut events = Vec::new();
+        let mut events = dhcp6_events;
         for d in &mut self.dhcp6 {
             if ready.next().unwrap_or(false) {
                 events.extend(d.readable(nl, now));
