@@ -2,7 +2,10 @@
 //! creates, on a tap device qemu opens, with DHCPv4 and stateless RAs (RDNSS and DNSSL).
 //! The guest solicits a router the moment its IPv6 hold ends (after the first lease), so
 //! its SLAAC address comes within seconds, not at dnsmasq's next unsolicited
-//! advertisement. Needs root.
+//! advertisement. And an IPv6-only network (router advertisements and DHCPv6, no
+//! DHCPv4): the shell starts once the guest has a global IPv6 address and a name server,
+//! stateless (O=1) or with a DHCPv6 address (M=1), and releases it at power-off. Needs
+//! root.
 #![allow(clippy::panic, reason = "test: a step that cannot run fails the test")]
 
 mod common;
@@ -64,6 +67,229 @@ fn router(tag: &str) -> (TempDir, Netns, std::path::PathBuf, std::process::Child
     std::thread::sleep(Duration::from_secs(3));
 
     (dir, netns, log, dnsmasq)
+}
+
+/// dnsmasq in a new namespace on tap0 with IPv6 only: router advertisements for
+/// fd00:78::/64 and DHCPv6 with name server fd00:78::53 and search domain v6only.test;
+/// `range` is the DHCPv6 --dhcp-range (stateless with ra-stateless, else stateful: M=1).
+fn router_v6_only(
+    tag: &str,
+    range: &str,
+) -> (TempDir, Netns, std::path::PathBuf, std::process::Child) {
+    common::require_root("a network namespace with a tap device");
+    common::require_tools(&["dnsmasq"], "the RA and DHCPv6 server");
+    let dir = TempDir::create(tag);
+    let netns = Netns::create(tag);
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "fd00:78::1/64", "dev", "tap0", "nodad"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let log = dir.path.join("dnsmasq.log");
+    let dnsmasq = Command::new("ip")
+        .args(["netns", "exec", &netns.name, "dnsmasq", "--no-daemon"])
+        .args([
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--bind-interfaces",
+            "--interface=tap0",
+            "--enable-ra",
+            "--ra-param=tap0,600",
+        ])
+        .arg(format!("--dhcp-range={range}"))
+        .arg("--dhcp-option=option6:dns-server,[fd00:78::53]")
+        .arg("--dhcp-option=option6:domain-search,v6only.test")
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path.join("leases").display()
+        ))
+        .arg("--log-dhcp")
+        .arg(format!("--log-facility={}", log.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start dnsmasq: {e}"));
+    std::thread::sleep(Duration::from_secs(3));
+    (dir, netns, log, dnsmasq)
+}
+
+/// What the shell sees the moment it starts on an IPv6-only network: the first command
+/// typed reads the address, resolv.conf and hosts together.
+fn first_look(guest: &mut Guest) -> String {
+    guest.wait_shell();
+    guest.run("ip -6 addr show dev eth0 scope global; cat /etc/resolv.conf /etc/hosts")
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn on_an_ipv6_only_network_the_shell_starts_with_a_slaac_address_and_dhcpv6_dns() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) =
+        router_v6_only("v6only", "::,constructor:tap0,ra-stateless,64");
+    let mut guest = Guest::boot(
+        "v6only",
+        &images,
+        "qinit.dhcp_timeout=3",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    let mut checks = Checks::new("v6only");
+    let seen = first_look(&mut guest);
+    checks.check(seen.contains("inet6 fd00:78::"), || {
+        format!("the shell should start with a SLAAC address in fd00:78::/64:\n{seen}")
+    });
+    checks.check(
+        seen.contains("nameserver fd00:78::53") && seen.contains("search v6only.test"),
+        || format!("the shell should start with the IPv6 name server and domain:\n{seen}"),
+    );
+    checks.check(
+        seen.lines()
+            .any(|l| l.trim().starts_with("fd00:78::") && l.contains("qinit")),
+        || format!("/etc/hosts should name the global IPv6 address:\n{seen}"),
+    );
+    let status = guest.run("qinit status");
+    checks.check(
+        status.contains("dhcpv6: eth0 informed") && status.contains("router6: eth0 fe80::"),
+        || format!("qinit status should show DHCPv6's state and the router:\n{status}"),
+    );
+    let guest_log = guest.log();
+    let order = |needle: &str| guest_log.find(needle);
+    checks.check(
+        order("IPv6: global address")
+            .zip(order("qinit: starting /bin/sh on"))
+            .is_some_and(|(a, s)| a < s),
+        || format!("the shell should start after the IPv6 address came:\n{guest_log}"),
+    );
+    for line in guest_log.lines().filter(|l| {
+        l.contains("IPv6")
+            || l.contains("dhcpv6")
+            || l.contains("starting /bin/sh")
+            || l.contains("no lease")
+    }) {
+        println!("guest: {}", line.trim());
+    }
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(server_log.contains("DHCPINFORMATION-REQUEST(tap0)"), || {
+        format!("dnsmasq should have answered an Information-Request:\n{server_log}")
+    });
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn ip_dhcp6_takes_a_dhcpv6_address_at_once_and_releases_it_at_poweroff() {
+    let images = common::images();
+    let (_dir, netns, log, mut dnsmasq) =
+        router_v6_only("v6full", "fd00:78::100,fd00:78::1ff,64,10m");
+    let mut guest = Guest::boot(
+        "v6full",
+        &images,
+        "ip=eth0:dhcp6 qinit.wait=ipv6",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    let mut checks = Checks::new("v6full");
+    let seen = first_look(&mut guest);
+    let bound = seen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("inet6 fd00:78::"))
+        .filter_map(|rest| rest.split('/').next())
+        .filter_map(|h| u16::from_str_radix(h, 16).ok())
+        .find(|h| (0x100..=0x1ff).contains(h));
+    checks.check(bound.is_some(), || {
+        format!("the shell should start with a DHCPv6 address from fd00:78::100-1ff:\n{seen}")
+    });
+    checks.check(seen.contains("nameserver fd00:78::53"), || {
+        format!("the shell should start with DHCPv6's name server:\n{seen}")
+    });
+    let guest_log = guest.log();
+    checks.check(!guest_log.contains("DHCP started"), || {
+        format!("ip=eth0:dhcp6 runs no DHCPv4:\n{guest_log}")
+    });
+    checks.check(guest_log.contains("dhcpv6 eth0: stateful"), || {
+        format!("DHCPv6 should be stateful:\n{guest_log}")
+    });
+    for line in guest_log
+        .lines()
+        .filter(|l| l.contains("dhcpv6") || l.contains("IPv6") || l.contains("starting /bin/sh"))
+    {
+        println!("guest: {}", line.trim());
+    }
+    guest.send_line("poweroff");
+    let exited = guest.wait_exit(Duration::from_secs(60));
+    checks.check(exited.is_some(), || "the guest should power off".to_owned());
+    let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+    checks.check(server_log.contains("DHCPRELEASE(tap0)"), || {
+        format!("dnsmasq should see the address released at power-off:\n{server_log}")
+    });
+    drop(guest);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn a_bracketed_static_ipv6_ip_gives_address_route_dns_and_hosts_and_pings_the_gateway() {
+    let images = common::images();
+    common::require_root("a network namespace with a tap device");
+    // Declared before the guest, so it is dropped after qemu is gone.
+    let netns = Netns::create("v6static");
+    netns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    netns.exec(&["ip", "addr", "add", "fd00:79::1/64", "dev", "tap0", "nodad"]);
+    netns.exec(&["ip", "link", "set", "tap0", "up"]);
+    let mut guest = Guest::boot(
+        "v6static",
+        &images,
+        "ip=[fd00:79::2]::[fd00:79::1]:64:v6host:eth0:none:[fd00:79::53]",
+        &Net::Tap {
+            netns: netns.name.clone(),
+            ifname: "tap0".to_owned(),
+        },
+    );
+    let mut checks = Checks::new("v6static");
+    guest.expect("eth0: static fd00:79::2/64 via fd00:79::1 (ip=)");
+    guest.wait_shell();
+    let seen = guest.run(
+        "ip -6 addr show dev eth0 scope global; ip -6 route show default; cat /etc/resolv.conf /etc/hosts; hostname",
+    );
+    checks.check(seen.contains("inet6 fd00:79::2/64"), || {
+        format!("eth0 should have fd00:79::2/64:\n{seen}")
+    });
+    checks.check(seen.contains("default via fd00:79::1 dev eth0"), || {
+        format!("the default route should go through the gateway:\n{seen}")
+    });
+    checks.check(seen.contains("nameserver fd00:79::53"), || {
+        format!("resolv.conf should have the ip= name server:\n{seen}")
+    });
+    checks.check(
+        seen.lines()
+            .any(|l| l.trim().starts_with("fd00:79::2") && l.trim().ends_with("v6host")),
+        || format!("/etc/hosts should name fd00:79::2 v6host:\n{seen}"),
+    );
+    let mut ping = String::new();
+    let start = Instant::now();
+    // The address may still be in DAD for a second.
+    while start.elapsed() < Duration::from_secs(15) {
+        ping = guest.run("ping6 -c 1 -W 2 fd00:79::1 && echo PING-OK");
+        if ping.contains("PING-OK") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checks.check(ping.contains("PING-OK"), || {
+        format!("the guest should ping its IPv6 gateway:\n{ping}")
+    });
+    let guest_log = guest.log();
+    checks.check(!guest_log.contains("DHCP started"), || {
+        format!("a static IPv6 ip= runs no DHCP:\n{guest_log}")
+    });
+    drop(guest);
+    checks.finish();
 }
 
 #[test]

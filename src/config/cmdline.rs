@@ -43,6 +43,35 @@ impl OnExit {
     }
 }
 
+/// What the foreground program waits for before it starts (`qinit.wait=`), each bounded
+/// by the DHCP timeout (see `net::readiness`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// An IPv4 address (a lease or `ip=`).
+    Ipv4,
+    /// A global IPv6 address and a name server; IPv6 is not held back for DHCPv4.
+    Ipv6,
+    /// Either (the default).
+    Any,
+    /// Both.
+    All,
+    /// Nothing: start at once.
+    None,
+}
+
+impl Wait {
+    pub fn parse(v: &str) -> Option<Wait> {
+        match v {
+            "ipv4" => Some(Wait::Ipv4),
+            "ipv6" => Some(Wait::Ipv6),
+            "any" => Some(Wait::Any),
+            "all" => Some(Wait::All),
+            "none" => Some(Wait::None),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub dhcp_timeout: Duration,
@@ -58,6 +87,8 @@ pub struct Config {
     pub rapid_commit: bool,
     /// IPv6 on the network interfaces (`qinit.ipv6=off` keeps it disabled on each).
     pub ipv6: bool,
+    /// What the shell (or appliance) waits for (`qinit.wait=`).
+    pub wait: Wait,
     /// Appliance mode: this command instead of the shell.
     pub exec: Option<Vec<String>>,
     pub on_exit: OnExit,
@@ -101,6 +132,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             rapid_commit: false,
             ipv6: true,
+            wait: Wait::Any,
             exec: None,
             on_exit: OnExit::Respawn,
             ip: Vec::new(),
@@ -182,6 +214,10 @@ pub fn parse(line: &str) -> (Config, Vec<String>) {
             ("qinit.ipv6", Some("off")) => cfg.ipv6 = false,
             ("qinit.ipv6", Some("on")) => cfg.ipv6 = true,
             ("qinit.ipv6", Some(_)) => errors.push(bad("expected on or off")),
+            ("qinit.wait", Some(v)) => match Wait::parse(v) {
+                Some(w) => cfg.wait = w,
+                None => errors.push(bad("expected ipv4, ipv6, any, all or none")),
+            },
             ("qinit.debug", None) => cfg.debug = true,
             ("qinit.dns", Some(v)) => {
                 let parsed: Result<Vec<std::net::Ipv4Addr>, _> = v
@@ -296,6 +332,19 @@ mod tests {
             vec!["console=ttyS0", "a=b c", "d e=f", "quiet"]
         );
         assert_eq!(crate::config::words::split_words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn wait_is_any_unless_told() {
+        assert_eq!(parse("console=ttyS0").0.wait, Wait::Any);
+        assert_eq!(parse("qinit.wait=ipv6").0.wait, Wait::Ipv6);
+        assert_eq!(parse("qinit.wait=none").0.wait, Wait::None);
+        let (c, e) = parse("qinit.wait=all qinit.wait=v6");
+        assert_eq!(c.wait, Wait::All);
+        assert_eq!(
+            e,
+            vec!["qinit.wait=v6: expected ipv4, ipv6, any, all or none".to_string()]
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ enum Kind {
 }
 
 /// File key, command-line key, kind. The file drops the `qinit.` prefix.
-const KEYS: [(&str, &str, Kind); 23] = [
+const KEYS: [(&str, &str, Kind); 24] = [
     ("hostname", "qinit.hostname", Kind::Text),
     ("dhcp_timeout", "qinit.dhcp_timeout", Kind::Seconds),
     ("phy_wait", "qinit.phy_wait", Kind::Seconds),
@@ -50,6 +50,7 @@ const KEYS: [(&str, &str, Kind); 23] = [
     ("modules", "qinit.modules", Kind::List),
     ("net", "qinit.net", Kind::OnOff),
     ("ipv6", "qinit.ipv6", Kind::OnOff),
+    ("wait", "qinit.wait", Kind::Text),
     ("debug", "qinit.debug", Kind::Flag),
     ("exec", "qinit.exec", Kind::Text),
     ("on_exit", "qinit.on_exit", Kind::Text),

@@ -1,7 +1,6 @@
 //! The kernel's `ip=` parameter (Documentation/admin-guide/nfs/nfsroot.rst, parsed as
 //! net/ipv4/ipconfig.c does) and dracut's additions to it, read into one value per `ip=`
-//! word. IPv4 only. This file parses; bringing links up and running DHCP is other modules'
-//! job.
+//! word. This file parses; bringing links up and running DHCP is other modules' job.
 //!
 //! Forms read:
 //! - `ip=<autoconf>`: `dhcp`, `on`, `any` (DHCP on the default device); `off`, `none` or
@@ -13,6 +12,12 @@
 //! - dracut's long form: the first seven fields, then `<mtu>[:<macaddr>]` (a number, or
 //!   empty before a MAC address) where the kernel has `<dns0-ip>`; the MAC's colons make
 //!   it six fields.
+//!
+//! - IPv6 (dracut): `ip=dhcp6`, `ip=auto6`, `ip=either6` (also as `<device>:<autoconf>`
+//!   and in the long form's `<autoconf>`), and the long form with the addresses in
+//!   brackets, `ip=[2001:db8::2]::[2001:db8::1]:64:host:eth0:none[:[dns0]:[dns1]]`,
+//!   the netmask a prefix length (64 when empty). An IPv6 address without brackets is an
+//!   error (its colons would read as field separators), as is one form mixing families.
 //!
 //! Choices where the kernel has no answer or a worse one:
 //! - `bootp` and `both` are read as `dhcp`: qinit speaks DHCP only, which is BOOTP
@@ -63,6 +68,30 @@ pub enum Method {
     /// address it does not ask at all.)
     Dhcp,
     Static(StaticAddr),
+    /// IPv6 only on the device (no DHCPv4), IPv6 on at once.
+    Ipv6(V6Method),
+    /// A static IPv6 address from the bracketed form.
+    Static6(Static6Addr),
+}
+
+/// dracut's IPv6 autoconf methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V6Method {
+    /// `dhcp6`: an address from DHCPv6 (stateful), whatever the router says.
+    Dhcp6,
+    /// `auto6`: the kernel's SLAAC; DHCPv6 only as the router's flags ask.
+    Auto6,
+    /// `either6`: SLAAC, and a DHCPv6 address when none came from the router in time.
+    Either6,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Static6Addr {
+    pub address: Ipv6Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv6Addr>,
+    /// `<dns0-ip>` and `<dns1-ip>`, bracketed.
+    pub dns: Vec<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +123,8 @@ const MAX_FIELDS: usize = 10;
 /// The fields of the long form that hold addresses (the others are hostname, device,
 /// autoconf).
 const ADDRESS_FIELDS: [usize; 7] = [0, 1, 2, 3, 7, 8, 9];
-const IPV6: &str = "IPv6 is not supported in ip=";
+const IPV6: &str =
+    "an IPv6 address in ip= goes in brackets, as in ip=[2001:db8::2]::[2001:db8::1]:64::eth0:none";
 const CLIENT_ID: &str = "a DHCP client identifier (dhcp,<type>,<id>) is not supported";
 
 /// Collects every `ip=` word of the command line, split with the kernel's quoting. A later
@@ -133,20 +163,133 @@ enum Autoconf {
     Unset,
     Off,
     Dhcp,
+    V6(V6Method),
+}
+
+/// Splits at the colons outside brackets: `[2001:db8::2]::[2001:db8::1]:64` gives
+/// `[2001:db8::2]`, ``, `[2001:db8::1]` and `64`.
+fn split_bracketed(value: &str) -> Result<Vec<&str>, String> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    let mut inside = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            '[' if !inside => inside = true,
+            ']' if inside => inside = false,
+            '[' | ']' => return Err("unbalanced brackets".into()),
+            ':' if !inside => {
+                fields.push(value.get(start..i).unwrap_or(""));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if inside {
+        return Err("unbalanced brackets".into());
+    }
+    fields.push(value.get(start..).unwrap_or(""));
+    Ok(fields)
+}
+
+/// A bracketed IPv6 address field; empty is "not given".
+fn address6(text: &str, what: &str) -> Result<Option<Ipv6Addr>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "bad {what} '{}': expected [IPv6 address]",
+            escape(text.as_bytes())
+        )
+    };
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    match inner.parse::<Ipv6Addr>() {
+        Ok(a) if a.is_unspecified() => Ok(None),
+        Ok(a) => Ok(Some(a)),
+        Err(_) => Err(bad()),
+    }
+}
+
+/// dracut's long form with IPv6 addresses in brackets:
+/// `[<client>]:[<server>]:[<gw>]:<prefix>:<hostname>:<device>:<autoconf>[:[<dns0>]:[<dns1>]]`.
+fn bracketed_form(f: &[&str]) -> Result<IpConfig, String> {
+    if f.len() > 9 {
+        return Err(format!("{} fields, at most 9 in the IPv6 form", f.len()));
+    }
+    let field = |i: usize| f.get(i).copied().unwrap_or("");
+    if field(0).parse::<Ipv4Addr>().is_ok() {
+        return Err("one ip= holds one family: give IPv4 and IPv6 in two ip= words".into());
+    }
+    let client = address6(field(0), "client address")?;
+    if let Some(a) = client
+        && (a.is_loopback() || a.is_multicast() || a.is_unicast_link_local())
+    {
+        return Err(format!(
+            "bad client address '{a}': not a global unicast address"
+        ));
+    }
+    address6(field(1), "server address")?;
+    let gateway = address6(field(2), "gateway")?;
+    let prefix_len = match field(3) {
+        "" => 64,
+        t => match t.parse::<u8>() {
+            Ok(n @ 1..=128) => n,
+            _ => {
+                return Err(format!(
+                    "bad prefix length '{}': expected 1 to 128",
+                    escape(t.as_bytes())
+                ));
+            }
+        },
+    };
+    let hostname = match field(4) {
+        "" => None,
+        h => match crate::names::hostname(h.as_bytes()) {
+            Ok((host, _)) => Some(host),
+            Err(e) => return Err(format!("bad hostname '{}': {}", e.value, e.reason)),
+        },
+    };
+    let device = match field(5) {
+        "" => None,
+        d => Some(device_name(d)?),
+    };
+    let mut dns = Vec::new();
+    for i in [7, 8] {
+        if let Some(a) = address6(field(i), "DNS server")? {
+            dns.push(a);
+        }
+    }
+    let method = match (autoconf(field(6))?, client) {
+        (Autoconf::V6(m), _) => Method::Ipv6(m),
+        (Autoconf::Off | Autoconf::Unset, Some(address)) => Method::Static6(Static6Addr {
+            address,
+            prefix_len,
+            gateway,
+            dns,
+        }),
+        (Autoconf::Off, None) => Method::Off,
+        (Autoconf::Unset | Autoconf::Dhcp, _) => {
+            return Err(
+                "with IPv6 addresses, autoconf is none, off, dhcp6, auto6 or either6".into(),
+            );
+        }
+    };
+    Ok(IpConfig {
+        hostname,
+        ..only_method(method, device)
+    })
 }
 
 fn parse_value(value: &str) -> Result<IpConfig, String> {
     if value.len() > MAX_LEN {
         return Err(format!("longer than {MAX_LEN} bytes"));
     }
-    // dracut writes IPv6 addresses in brackets.
-    if let Some(v6) = value
-        .split('[')
-        .skip(1)
-        .filter_map(|after| after.split_once(']'))
-        .find(|(inside, _)| inside.parse::<Ipv6Addr>().is_ok())
-    {
-        return Err(format!("{IPV6} (saw '[{}]')", escape(v6.0.as_bytes())));
+    // dracut writes IPv6 addresses in brackets, each a whole field.
+    if value.starts_with('[') || value.contains(":[") {
+        return bracketed_form(&split_bracketed(value)?);
     }
     // Before splitting: the identifier may be a MAC address, colons and all.
     if value.starts_with("dhcp,") {
@@ -226,6 +369,7 @@ fn short_form(word: &str) -> Result<IpConfig, String> {
     let method = match known_autoconf(word)? {
         Some(Autoconf::Unset | Autoconf::Off) => Method::Off,
         Some(Autoconf::Dhcp) => Method::Dhcp,
+        Some(Autoconf::V6(m)) => Method::Ipv6(m),
         None => {
             return Err("expected dhcp, on, any, off, none, <device>:<autoconf> or \
                  <client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>"
@@ -239,6 +383,7 @@ fn short_form(word: &str) -> Result<IpConfig, String> {
 fn dracut_device_form(device: &str, auto: &str, rest: &[&str]) -> Result<IpConfig, String> {
     let method = match autoconf(auto)? {
         Autoconf::Dhcp => Method::Dhcp,
+        Autoconf::V6(m) => Method::Ipv6(m),
         Autoconf::Off => Method::Off,
         Autoconf::Unset => {
             return Err("expected <device>:{dhcp|on|any|off|none}".into());
@@ -304,6 +449,7 @@ fn long_form(f: &[&str], mtu_tail: bool) -> Result<IpConfig, String> {
         ntp = address(field(9), "NTP server")?;
     }
     let method = match (auto, client) {
+        (Autoconf::V6(m), _) => Method::Ipv6(m),
         (Autoconf::Dhcp, _) | (Autoconf::Unset, None) => Method::Dhcp,
         (Autoconf::Off, None) => Method::Off,
         (Autoconf::Off | Autoconf::Unset, Some(address)) => Method::Static(StaticAddr {
@@ -330,7 +476,7 @@ fn long_form(f: &[&str], mtu_tail: bool) -> Result<IpConfig, String> {
 fn autoconf(word: &str) -> Result<Autoconf, String> {
     known_autoconf(word)?.ok_or_else(|| {
         format!(
-            "bad autoconf '{}': expected off, none, dhcp, on or any",
+            "bad autoconf '{}': expected off, none, dhcp, on, any, dhcp6, auto6 or either6",
             escape(word.as_bytes())
         )
     })
@@ -344,7 +490,10 @@ fn known_autoconf(word: &str) -> Result<Option<Autoconf>, String> {
         "off" | "none" => Ok(Some(Autoconf::Off)),
         "on" | "any" | "dhcp" | "bootp" | "both" => Ok(Some(Autoconf::Dhcp)),
         "rarp" => Err("RARP is not supported; use dhcp".into()),
-        "dhcp6" | "auto6" | "either6" | "link6" => Err(IPV6.into()),
+        "dhcp6" => Ok(Some(Autoconf::V6(V6Method::Dhcp6))),
+        "auto6" => Ok(Some(Autoconf::V6(V6Method::Auto6))),
+        "either6" => Ok(Some(Autoconf::V6(V6Method::Either6))),
+        "link6" => Err("link6 (link-local only) is not supported; use auto6".into()),
         w if w.starts_with("dhcp,") => Err(CLIENT_ID.into()),
         _ => Ok(None),
     }
@@ -592,17 +741,92 @@ mod tests {
     #[test]
     fn rejects_ipv6_clearly() {
         for value in [
-            "[fe80::1]::[fe80::2]:64::eth0:none",
             "fe80::1",
             "fd00::5::10.0.2.2:255.255.255.0::eth0:off",
             "2001:db8::5:::64::eth0:none",
             "10.0.2.50::fe80::1:255.255.255.0::eth0:off",
             "10.0.2.50::10.0.2.2:255.255.255.0::eth0:off:2001:4860:4860::8888",
-            "dhcp6",
-            "eth0:auto6",
         ] {
             rejects(value, IPV6);
         }
+        rejects(
+            "[fe80::1]::[fe80::2]:64::eth0:none",
+            "not a global unicast address",
+        );
+        rejects(
+            "10.0.2.50::[fe80::2]:24::eth0:none",
+            "one ip= holds one family",
+        );
+        rejects(
+            "[2001:db8::2]::[2001:db8::1]:129::eth0:none",
+            "bad prefix length '129'",
+        );
+        rejects(
+            "[2001:db8::2::[2001:db8::1]:64::eth0:none",
+            "unbalanced brackets",
+        );
+        rejects("[2001:db8::2]]:64::eth0:none", "unbalanced brackets");
+        rejects(
+            "[2001:db8::zz]:::64::eth0:none",
+            "bad client address '[2001:db8::zz]'",
+        );
+        rejects(
+            "[2001:db8::2]:::64::eth0:dhcp",
+            "autoconf is none, off, dhcp6",
+        );
+        rejects("[2001:db8::2]:::64::eth0:none:[::1", "unbalanced brackets");
+        rejects("eth0:link6", "link6 (link-local only) is not supported");
+    }
+
+    #[test]
+    fn reads_dracuts_ipv6_forms() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(
+            parse_ip("[2001:db8::2]::[2001:db8::1]:64:host:eth0:none"),
+            Ok(IpConfig {
+                hostname: Some("host".into()),
+                ..method(
+                    Some("eth0"),
+                    Method::Static6(Static6Addr {
+                        address: v6("2001:db8::2"),
+                        prefix_len: 64,
+                        gateway: Some(v6("2001:db8::1")),
+                        dns: vec![],
+                    })
+                )
+            })
+        );
+        let c = parse_ip("[2001:db8::2]:::::eth1::[2001:db8::53]:[2001:db8::54]").unwrap();
+        assert_eq!(c.device.as_deref(), Some("eth1"));
+        assert_eq!(
+            c.method,
+            Method::Static6(Static6Addr {
+                address: v6("2001:db8::2"),
+                prefix_len: 64,
+                gateway: None,
+                dns: vec![v6("2001:db8::53"), v6("2001:db8::54")],
+            })
+        );
+        assert_eq!(
+            parse_ip("dhcp6").unwrap().method,
+            Method::Ipv6(V6Method::Dhcp6)
+        );
+        assert_eq!(
+            parse_ip("auto6").unwrap().method,
+            Method::Ipv6(V6Method::Auto6)
+        );
+        assert_eq!(
+            parse_ip("either6").unwrap().method,
+            Method::Ipv6(V6Method::Either6)
+        );
+        assert_eq!(
+            parse_ip("eth0:dhcp6"),
+            Ok(method(Some("eth0"), Method::Ipv6(V6Method::Dhcp6)))
+        );
+        let c = parse_ip("[2001:1234:56:8f63::10]::[2001:1234:56:8f63::1]:64:hogehoge:eth0:auto6")
+            .unwrap();
+        assert_eq!(c.method, Method::Ipv6(V6Method::Auto6));
+        assert_eq!(c.hostname.as_deref(), Some("hogehoge"));
     }
 
     #[test]
@@ -725,11 +949,10 @@ mod tests {
                 ..method(Some("eth0"), fixed("10.0.2.50", 24, Some("10.0.2.2")))
             })
         );
-        // IPv6 forms are refused, clearly.
-        rejects("dhcp6", IPV6);
+        // IPv6 addresses with IPv4's autoconf are refused, clearly.
         rejects(
             "[2001:1234:56:8f63::10]::[2001:1234:56:8f63::1]:64:hogehoge:eth0:on",
-            IPV6,
+            "autoconf is none, off, dhcp6",
         );
     }
 

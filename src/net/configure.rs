@@ -33,11 +33,59 @@ pub struct Publish {
 }
 
 /// The DNS each family gives: IPv4's from the lease (or configuration) with where it
-/// came from, IPv6's from router advertisements.
+/// came from, IPv6's from router advertisements and from DHCPv6.
 #[derive(Debug, Clone, Default)]
 pub struct DnsSources {
     pub v4: Option<(Vec<Ipv4Addr>, Vec<String>, String)>,
     pub v6: (Vec<Ipv6Addr>, Vec<String>),
+    pub dhcp6: (Vec<Ipv6Addr>, Vec<String>),
+    /// IPv6 name servers from `ip=` (the bracketed form), first among IPv6's.
+    pub static6: Vec<Ipv6Addr>,
+    /// The global IPv6 address /etc/hosts names beside IPv4's, shared like the DNS so
+    /// that whichever side rewrites the file keeps both.
+    pub host_v6: Option<Ipv6Addr>,
+}
+
+impl DnsSources {
+    /// IPv6's servers and domains: the router's first, then DHCPv6's, without repeats.
+    fn v6_merged(&self) -> (Vec<Ipv6Addr>, Vec<String>) {
+        let mut servers = self.static6.clone();
+        let mut search = self.v6.1.clone();
+        for a in self.v6.0.iter().chain(&self.dhcp6.0) {
+            if !servers.contains(a) {
+                servers.push(*a);
+            }
+        }
+        for d in &self.dhcp6.1 {
+            if !search.contains(d) {
+                search.push(d.clone());
+            }
+        }
+        (servers, search)
+    }
+
+    /// Whether resolv.conf has a name server, of either family.
+    pub fn has_server(&self) -> bool {
+        self.v4.as_ref().is_some_and(|(s, _, _)| !s.is_empty())
+            || !self.static6.is_empty()
+            || !self.v6.0.is_empty()
+            || !self.dhcp6.0.is_empty()
+    }
+
+    /// Where IPv6's DNS came from, for resolv.conf's comment.
+    fn v6_source(&self) -> Option<&'static str> {
+        if !self.static6.is_empty() {
+            return Some("ip=");
+        }
+        let ra = !self.v6.0.is_empty() || !self.v6.1.is_empty();
+        let dhcp6 = !self.dhcp6.0.is_empty() || !self.dhcp6.1.is_empty();
+        match (ra, dhcp6) {
+            (true, true) => Some("router advertisements and DHCPv6"),
+            (true, false) => Some("router advertisements"),
+            (false, true) => Some("DHCPv6"),
+            (false, false) => None,
+        }
+    }
 }
 
 /// Rewrites resolv.conf from both families, if `publish` writes files.
@@ -47,16 +95,21 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
     };
     let sources = publish.sources.borrow();
     let (v4, v4_search, v4_source) = sources.v4.clone().unwrap_or_default();
-    let (ra, v6_search) = &sources.v6;
-    let v6: Vec<Ipv6Addr> = publish.dns6.iter().chain(ra).copied().collect();
-    let merged = merge_resolv(&v4, &v4_search, &v6, v6_search);
-    let source = match (
-        sources.v4.is_some(),
-        !ra.is_empty() || !v6_search.is_empty(),
-    ) {
-        (true, true) => format!("{v4_source} and router advertisements"),
-        (true, false) => v4_source,
-        (false, _) => "router advertisements".to_string(),
+    let (v6_learned, v6_search) = sources.v6_merged();
+    // `nameserver=` IPv6 servers first, then ip='s, the RA's and DHCPv6's.
+    let mut v6: Vec<Ipv6Addr> = publish.dns6.clone();
+    for a in v6_learned {
+        if !v6.contains(&a) {
+            v6.push(a);
+        }
+    }
+    let merged = merge_resolv(&v4, &v4_search, &v6, &v6_search);
+    let source = match (sources.v4.is_some(), sources.v6_source()) {
+        (true, Some(v6)) => format!("{v4_source} and {v6}"),
+        (true, None) => v4_source,
+        (false, Some(v6)) => v6.to_string(),
+        (false, None) if !publish.dns6.is_empty() => "nameserver=".to_string(),
+        (false, None) => "router advertisements".to_string(),
     };
     for d in &merged.dropped {
         errors.push(format!(
@@ -73,6 +126,26 @@ fn write_resolv(publish: &Publish, errors: &mut Vec<String>) {
 /// The DNS from router advertisements changed: resolv.conf is rewritten with it.
 pub fn publish_ra(publish: &Publish, servers: Vec<Ipv6Addr>, search: Vec<String>) -> Vec<String> {
     publish.sources.borrow_mut().v6 = (servers, search);
+    let mut errors = Vec::new();
+    write_resolv(publish, &mut errors);
+    errors
+}
+
+/// IPv6 name servers from `ip=`: resolv.conf is rewritten with them.
+pub fn publish_static6(publish: &Publish, servers: Vec<Ipv6Addr>) -> Vec<String> {
+    publish.sources.borrow_mut().static6 = servers;
+    let mut errors = Vec::new();
+    write_resolv(publish, &mut errors);
+    errors
+}
+
+/// The DNS from DHCPv6 changed: resolv.conf is rewritten with it.
+pub fn publish_dhcp6(
+    publish: &Publish,
+    servers: Vec<Ipv6Addr>,
+    search: Vec<String>,
+) -> Vec<String> {
+    publish.sources.borrow_mut().dhcp6 = (servers, search);
     let mut errors = Vec::new();
     write_resolv(publish, &mut errors);
     errors
@@ -141,6 +214,7 @@ pub fn identity(publish: &Publish, lease: Option<&Lease>) -> Identity {
         hostname,
         domain: lease.and_then(|l| l.domain.clone()),
         address: lease.map(|l| l.address),
+        address6: publish.sources.borrow().host_v6,
     }
 }
 
@@ -155,6 +229,24 @@ pub fn name_servers<'a>(publish: &'a Publish, lease: &'a Lease) -> &'a [Ipv4Addr
     } else {
         &lease.dns
     }
+}
+
+/// The global IPv6 address changed: /etc/hosts is rewritten with it beside `lease`'s
+/// (the machine's IPv4 lease, if any).
+pub fn publish_host_v6(
+    publish: &Publish,
+    lease: Option<&Lease>,
+    address: Option<Ipv6Addr>,
+) -> Vec<String> {
+    publish.sources.borrow_mut().host_v6 = address;
+    let mut errors = Vec::new();
+    if let Some(dir) = &publish.etc_dir {
+        let hosts = dir.join("hosts");
+        if let Err(e) = write_atomic(&hosts, &render_hosts(&identity(publish, lease))) {
+            errors.push(format!("writing {}: {e}", hosts.display()));
+        }
+    }
+    errors
 }
 
 /// Sets the host name and writes hosts and resolv.conf as `publish` says.

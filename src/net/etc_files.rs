@@ -11,6 +11,8 @@ pub struct Identity {
     pub hostname: String,
     pub domain: Option<String>,
     pub address: Option<Ipv4Addr>,
+    /// The global IPv6 address (SLAAC's or DHCPv6's), named beside the IPv4 one.
+    pub address6: Option<Ipv6Addr>,
 }
 
 impl Identity {
@@ -32,6 +34,9 @@ pub fn render_hosts(id: &Identity) -> String {
     // Without a lease the host name still resolves, as Debian does with 127.0.1.1.
     let addr = id.address.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
     out.push_str(&format!("{addr}\t{names}\n"));
+    if let Some(a6) = id.address6 {
+        out.push_str(&format!("{a6}\t{names}\n"));
+    }
     out
 }
 
@@ -127,11 +132,28 @@ mod tests {
             hostname: "vm1".into(),
             domain: Some("example.test".into()),
             address: Some(Ipv4Addr::new(10, 0, 2, 15)),
+            address6: None,
         };
         let h = render_hosts(&id);
         assert!(h.contains("127.0.0.1\tlocalhost\n"));
         assert!(h.contains("::1\tlocalhost"));
         assert!(h.contains("10.0.2.15\tvm1.example.test vm1\n"));
+        assert_eq!(h.lines().count(), 4, "{h}");
+    }
+
+    #[test]
+    fn hosts_names_the_global_ipv6_address_beside_the_ipv4_one() {
+        let id = Identity {
+            hostname: "vm1".into(),
+            domain: None,
+            address: Some(Ipv4Addr::new(10, 0, 2, 15)),
+            address6: Some("fec0::5054:ff:fe12:3456".parse().unwrap()),
+        };
+        let h = render_hosts(&id);
+        assert!(
+            h.ends_with("10.0.2.15\tvm1\nfec0::5054:ff:fe12:3456\tvm1\n"),
+            "{h}"
+        );
     }
 
     #[test]

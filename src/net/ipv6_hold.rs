@@ -28,22 +28,28 @@ impl Ipv6Hold {
         }
     }
 
+    /// Whether IPv6 is held off on `name` now.
+    pub fn is_held(&self, name: &str) -> bool {
+        self.held.iter().any(|(n, _)| n == name)
+    }
+
     /// When the next hold ends by itself.
     pub fn next_deadline(&self) -> Option<Uptime> {
         self.held.iter().map(|(_, until)| *until).min()
     }
 
-    /// Gives IPv6 back to the interfaces whose hold ended by `now`.
-    pub fn release_expired(&mut self, now: Uptime) {
+    /// Gives IPv6 back to the interfaces whose hold ended by `now`; returns their names.
+    pub fn release_expired(&mut self, now: Uptime) -> Vec<String> {
         let expired: Vec<String> = self
             .held
             .iter()
             .filter(|(_, until)| *until <= now)
             .map(|(n, _)| n.clone())
             .collect();
-        if !expired.is_empty() {
-            self.release(|n| expired.iter().any(|e| e == n));
+        if expired.is_empty() {
+            return Vec::new();
         }
+        self.release(|n| expired.iter().any(|e| e == n))
     }
 
     /// Drops an interface that went away, without touching it.
@@ -51,12 +57,14 @@ impl Ipv6Hold {
         self.held.retain(|(n, _)| n != name);
     }
 
-    /// Gives IPv6 back to the held interfaces that `done` says are done waiting.
-    pub fn release(&mut self, done: impl Fn(&str) -> bool) {
+    /// Gives IPv6 back to the held interfaces that `done` says are done waiting; returns
+    /// the names of those that have it now.
+    pub fn release(&mut self, done: impl Fn(&str) -> bool) -> Vec<String> {
         let (now_free, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
             .into_iter()
             .partition(|(n, _)| done(n));
         self.held = still;
+        let mut on = Vec::new();
         for (name, _) in now_free {
             if let Err(e) = set_ipv6_disabled(&name, false) {
                 info!("{e}");
@@ -69,6 +77,8 @@ impl Ipv6Hold {
                 Ok(()) => info!("{name}: IPv6 on, router solicitation sent"),
                 Err(e) => info!("{e}"),
             }
+            on.push(name);
         }
+        on
     }
 }

@@ -5,9 +5,12 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressScope, CacheInfo,
+};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, Inet6IfaceFlags, InfoData, InfoKind, InfoVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -251,6 +254,144 @@ impl Netlink {
         }
     }
 
+    /// Adds or updates an IPv6 address with its lifetimes in seconds (u32::MAX: for
+    /// ever): the kernel itself deprecates it and removes it when they end. A /128 with
+    /// `noprefixroute`: the router's advertisement gives the on-link prefix (RFC 8415
+    /// section 21.6 gives DHCPv6 addresses no prefix length).
+    pub fn add_address_v6(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        preferred: u32,
+        valid: u32,
+    ) -> Result<(), String> {
+        self.add_address_v6_with(
+            link,
+            addr,
+            128,
+            (preferred, valid),
+            AddressFlags::Noprefixroute,
+        )
+    }
+
+    /// A static IPv6 address from `ip=`: for ever, with its prefix's on-link route,
+    /// optimistic like DHCPv6's.
+    pub fn add_static_v6(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        prefix_len: u8,
+    ) -> Result<(), String> {
+        self.add_address_v6_with(
+            link,
+            addr,
+            prefix_len,
+            (u32::MAX, u32::MAX),
+            AddressFlags::empty(),
+        )
+    }
+
+    fn add_address_v6_with(
+        &mut self,
+        link: &Link,
+        addr: std::net::Ipv6Addr,
+        prefix_len: u8,
+        (preferred, valid): (u32, u32),
+        extra: AddressFlags,
+    ) -> Result<(), String> {
+        let mut msg = Self::address_message(link, IpAddr::V6(addr), prefix_len);
+        let mut info = CacheInfo::default();
+        info.ifa_preferred = preferred;
+        info.ifa_valid = valid;
+        msg.attributes.push(AddressAttribute::CacheInfo(info));
+        // Optimistic (RFC 4429): usable while DAD runs, as the kernel's SLAAC addresses
+        // are with optimistic_dad (which the kernel also requires for this flag: see
+        // `router_solicit::allow_optimistic`); a kernel that refuses the flag gets the
+        // address without.
+        let mut optimistic = msg.clone();
+        optimistic
+            .attributes
+            .push(AddressAttribute::Flags(extra | AddressFlags::Optimistic));
+        msg.attributes.push(AddressAttribute::Flags(extra));
+        let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.request(RouteNetlinkMessage::NewAddress(optimistic), flags)
+            .or_else(|_| self.request(RouteNetlinkMessage::NewAddress(msg), flags))
+            .map(|_| ())
+            .map_err(|e| format!("adding {addr}/{prefix_len} to {}: {e}", link.name))
+    }
+
+    /// The M (managed) and O (other configuration) flags of the last router
+    /// advertisement on interface `index`, as the kernel keeps them (IFLA_INET6_FLAGS).
+    pub fn ra_flags(&mut self, index: u32) -> Result<(bool, bool), String> {
+        let mut req = LinkMessage::default();
+        req.header.index = index;
+        let replies = self
+            .request(RouteNetlinkMessage::GetLink(req), NLM_F_ACK)
+            .map_err(|e| format!("reading interface {index}'s IPv6 flags: {e}"))?;
+        for m in replies {
+            let RouteNetlinkMessage::NewLink(l) = m else {
+                continue;
+            };
+            for a in &l.attributes {
+                let LinkAttribute::AfSpecUnspec(specs) = a else {
+                    continue;
+                };
+                for spec in specs {
+                    let AfSpecUnspec::Inet6(v6) = spec else {
+                        continue;
+                    };
+                    for attr in v6 {
+                        if let AfSpecInet6::Flags(f) = attr {
+                            return Ok((
+                                f.contains(Inet6IfaceFlags::RaManaged),
+                                f.contains(Inet6IfaceFlags::Otherconf),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((false, false))
+    }
+
+    /// Interface `index`'s global IPv6 addresses, SLAAC's and DHCPv6's alike, in the
+    /// kernel's order, each with whether it is usable: past duplicate address detection
+    /// or optimistic, not deprecated.
+    pub fn global_ipv6(&mut self, index: u32) -> Result<Vec<(std::net::Ipv6Addr, bool)>, String> {
+        let mut req = AddressMessage::default();
+        req.header.family = AddressFamily::Inet6;
+        let replies = self
+            .request(RouteNetlinkMessage::GetAddress(req), NLM_F_DUMP)
+            .map_err(|e| format!("listing IPv6 addresses: {e}"))?;
+        let unusable = AddressFlags::Dadfailed | AddressFlags::Deprecated;
+        let mut out = Vec::new();
+        for m in replies {
+            let RouteNetlinkMessage::NewAddress(a) = m else {
+                continue;
+            };
+            if a.header.index != index || a.header.scope != AddressScope::Universe {
+                continue;
+            }
+            let mut addr = None;
+            let mut flags = AddressFlags::from_bits_retain(u32::from(a.header.flags.bits()));
+            for attr in &a.attributes {
+                match attr {
+                    AddressAttribute::Address(IpAddr::V6(v6)) => addr = Some(*v6),
+                    AddressAttribute::Flags(f) => flags = *f,
+                    _ => {}
+                }
+            }
+            // An optimistic address (RFC 4429) is usable while DAD runs; a merely
+            // tentative one is not.
+            let tentative = flags.contains(AddressFlags::Tentative)
+                && !flags.contains(AddressFlags::Optimistic);
+            if let Some(v6) = addr {
+                out.push((v6, !tentative && !flags.intersects(unusable)));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn del_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
         let msg = Self::address_message(link, addr, prefix_len);
         self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK)
@@ -296,6 +437,43 @@ impl Netlink {
         gateway: Option<Ipv4Addr>,
     ) -> Result<(), String> {
         let msg = Self::route_message(link, dest, prefix_len, gateway);
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "route {dest}/{prefix_len} via {gateway:?} dev {}: {e}",
+                link.name
+            )
+        })
+    }
+
+    /// Adds or replaces an IPv6 route; `gateway` None is an on-link route.
+    pub fn add_route_v6(
+        &mut self,
+        link: &Link,
+        dest: std::net::Ipv6Addr,
+        prefix_len: u8,
+        gateway: Option<std::net::Ipv6Addr>,
+    ) -> Result<(), String> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.destination_prefix_length = prefix_len;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        if prefix_len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(dest)));
+        }
+        if let Some(gw) = gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet6(gw)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(link.index));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,

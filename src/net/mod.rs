@@ -6,7 +6,9 @@
 
 pub mod configure;
 pub mod conflict;
+pub mod dhcp6;
 pub mod etc_files;
+pub mod ipv6_events;
 pub mod ipv6_hold;
 pub mod link;
 pub mod netdev;
@@ -15,6 +17,7 @@ pub mod network;
 pub mod phy;
 pub mod plan;
 pub mod ra_events;
+pub mod readiness;
 pub mod router_solicit;
 pub mod static_addr;
 pub mod status;

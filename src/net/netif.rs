@@ -81,7 +81,7 @@ fn pace(last: Option<(Uptime, &str)>, state: &str, now: Uptime) -> Result<(), Up
 
 /// An xid and jitter seed that never blocks: the kernel's RNG without waiting for it to
 /// be ready, mixed with the MAC and the clock (which is all there is if both calls fail).
-fn seed(mac: &[u8; 6]) -> u64 {
+pub fn seed(mac: &[u8; 6]) -> u64 {
     mix(
         kernel_random().unwrap_or_default(),
         crate::clock::uptime(),

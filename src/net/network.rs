@@ -6,10 +6,14 @@
 
 use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::Config;
+use crate::config::ip::{Static6Addr, V6Method};
 use crate::dhcp::lease::Lease;
 use crate::dhcp::ra_dns::RaDns;
+use crate::dhcp::v6_client::Mode;
 use crate::info;
 use crate::net::configure::{self, Publish};
+use crate::net::dhcp6::{Dhcp6If, Event6, Fallback};
+use crate::net::ipv6_events::{Ipv6Change, Ipv6Events};
 use crate::net::ipv6_hold::Ipv6Hold;
 use crate::net::link::{Link, LinkChange, LinkEvents, Netlink, set_ipv6_disabled};
 use crate::net::netdev;
@@ -40,6 +44,18 @@ pub struct Network {
     /// Router advertisements' DNS options, and what each interface's still say.
     ra_events: Option<RaEvents>,
     ra_dns: Vec<(u32, RaDns)>,
+    /// DHCPv6 beside each DHCP interface, and the kernel's IPv6 flag and address
+    /// changes it follows.
+    dhcp6: Vec<Dhcp6If>,
+    ipv6_events: Option<Ipv6Events>,
+    /// Interfaces with a static IPv6 address from `ip=`.
+    statics6: Vec<(Link, Static6Addr)>,
+    /// The global IPv6 address /etc/hosts names (the first usable one).
+    host_v6: Option<std::net::Ipv6Addr>,
+    /// A router advertised on a managed link, or DHCPv6 answered (for `readiness`).
+    router_seen: bool,
+    /// When IPv6 first came on for a DHCP link (for `readiness`).
+    ipv6_since: Option<Uptime>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -74,7 +90,23 @@ impl Network {
                     None
                 }
             });
+        let ipv6_events = nl
+            .as_ref()
+            .filter(|_| cfg.ipv6)
+            .and_then(|_| match Ipv6Events::open() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    info!("no DHCPv6: {e}");
+                    None
+                }
+            });
         Network {
+            ipv6_events,
+            dhcp6: Vec::new(),
+            statics6: Vec::new(),
+            host_v6: None,
+            router_seen: false,
+            ipv6_since: None,
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -107,14 +139,29 @@ impl Network {
         !self.netifs.is_empty() || !self.phy_held.is_empty()
     }
 
-    /// When the network counts as ready for the foreground program: now when there is
-    /// a lease or nothing to wait for, else when the DHCP timeout ends.
+    /// A usable global IPv6 address and a name server.
+    pub fn ipv6_ready(&self) -> bool {
+        self.host_v6.is_some() && self.publish.sources.borrow().has_server()
+    }
+
+    /// When the network counts as ready for the foreground program, as `qinit.wait=`
+    /// says (see `readiness`).
     pub fn ready_by(&self, now: Uptime) -> Uptime {
-        if !self.waiting() || self.has_lease() {
-            now
-        } else {
-            self.started + self.cfg.dhcp_timeout
-        }
+        let progress = crate::net::readiness::Progress {
+            waiting: self.waiting() || !self.dhcp6.is_empty(),
+            ipv4: self.has_lease(),
+            ipv6: self.ipv6_ready(),
+            ipv6_enabled: self.ipv6_events.is_some(),
+            router_seen: self.router_seen,
+            ipv6_since: self.ipv6_since,
+        };
+        crate::net::readiness::ready_by(
+            self.cfg.wait,
+            self.started,
+            self.cfg.dhcp_timeout,
+            now,
+            progress,
+        )
     }
 
     /// The milestones reached since the last call, for the boot timeline.
@@ -371,6 +418,8 @@ impl Network {
         match plan {
             LinkPlan::Off => info!("{}: left down (ip=)", link.name),
             LinkPlan::Dhcp => self.start_dhcp(link, settings),
+            LinkPlan::Ipv6(m) => self.start_ipv6_only(link, m),
+            LinkPlan::Static6(st) => self.static6(link, *st),
             LinkPlan::Static(lease) => {
                 let lease = lease_with_routes(&lease, &link.name, &settings);
                 if let Some(nl) = self.nl.as_mut() {
@@ -385,7 +434,8 @@ impl Network {
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
-        if self.cfg.ipv6 {
+        // qinit.wait=ipv6: IPv6 is what the machine waits for, so it is not held back.
+        if self.cfg.ipv6 && self.cfg.wait != crate::config::cmdline::Wait::Ipv6 {
             self.ipv6_held
                 .hold(&link.name, uptime() + self.cfg.dhcp_timeout);
         }
@@ -420,6 +470,219 @@ impl Network {
             }
             Err(e) => info!("{e}"),
         }
+        self.start_dhcp6(&name);
+    }
+
+    /// `ip=dhcp6`, `auto6` or `either6`: no DHCPv4; IPv6 on at once, a router
+    /// solicitation, and DHCPv6 as the method says.
+    fn start_ipv6_only(&mut self, link: Link, method: V6Method) {
+        if !self.cfg.ipv6 {
+            info!(
+                "{}: ip= asks for IPv6, but qinit.ipv6=off keeps it off",
+                link.name
+            );
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        crate::net::router_solicit::allow_optimistic(&link.name);
+        if let Err(e) = set_ipv6_disabled(&link.name, false) {
+            info!("{e}");
+        }
+        if let Err(e) = nl.set_up(&link) {
+            info!("{e}");
+        }
+        if let Err(e) = crate::net::router_solicit::solicit(&link.name, link.index) {
+            info!("{e}");
+        }
+        let (what, force, fallback) = match method {
+            V6Method::Dhcp6 => (
+                "dhcp6: a DHCPv6 address",
+                Some(Mode::Stateful),
+                Fallback::DnsUnlessRaDns,
+            ),
+            V6Method::Auto6 => ("auto6: SLAAC", None, Fallback::DnsUnlessRaDns),
+            V6Method::Either6 => (
+                "either6: SLAAC, or a DHCPv6 address without one",
+                None,
+                Fallback::AddressUnlessSlaac,
+            ),
+        };
+        info!("{}: IPv6 only (ip={what})", link.name);
+        let name = link.name.clone();
+        self.start_dhcp6_with(&name, force, fallback);
+    }
+
+    /// A static IPv6 address from `ip=`: the address, the default route through the
+    /// gateway, and the name servers.
+    fn static6(&mut self, link: Link, st: Static6Addr) {
+        if !self.cfg.ipv6 {
+            info!(
+                "{}: ip= gives an IPv6 address, but qinit.ipv6=off keeps IPv6 off",
+                link.name
+            );
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        crate::net::router_solicit::allow_optimistic(&link.name);
+        let _ = set_ipv6_disabled(&link.name, false);
+        let mut errors = Vec::new();
+        errors.extend(nl.set_up(&link).err());
+        errors.extend(nl.add_static_v6(&link, st.address, st.prefix_len).err());
+        if let Some(gw) = st.gateway {
+            errors.extend(
+                nl.add_route_v6(&link, std::net::Ipv6Addr::UNSPECIFIED, 0, Some(gw))
+                    .err(),
+            );
+        }
+        if !st.dns.is_empty() {
+            errors.extend(configure::publish_static6(&self.publish, st.dns.clone()));
+        }
+        let via = st.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+        info!(
+            "{}: static {}/{}{via} (ip=)",
+            link.name, st.address, st.prefix_len
+        );
+        for e in errors {
+            info!("{}: {e}", link.name);
+        }
+        self.statics6.push((link, st));
+        // Optimistic, the address is usable now: /etc/hosts names it before the shell.
+        self.refresh_host_v6();
+    }
+
+    /// DHCPv6 on `name`, started once IPv6 is on there (now, if it is not held).
+    fn start_dhcp6(&mut self, name: &str) {
+        self.start_dhcp6_with(name, None, Fallback::DnsUnlessRaDns);
+    }
+
+    fn start_dhcp6_with(&mut self, name: &str, force: Option<Mode>, fallback: Fallback) {
+        if self.ipv6_events.is_none() {
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let link = match nl.link(name) {
+            Ok(l) => l,
+            Err(e) => return info!("dhcpv6 {name}: {e}"),
+        };
+        let state = Some(std::path::PathBuf::from(format!(
+            "{}/{name}.dhcp6",
+            status::STATE_DIR
+        )));
+        let seed = crate::net::netif::seed(&link.mac.unwrap_or_default()).rotate_left(17);
+        match Dhcp6If::new(link, self.publish.clone(), state, seed) {
+            Ok(mut d) => {
+                if let Some(m) = force {
+                    d.force(m);
+                }
+                d.set_fallback(fallback);
+                if !self.ipv6_held.is_held(name) {
+                    self.ipv6_since.get_or_insert(uptime());
+                    let events = d.ipv6_started(nl, uptime());
+                    self.dhcp6.push(d);
+                    self.events6(events);
+                } else {
+                    self.dhcp6.push(d);
+                }
+            }
+            Err(e) => info!("{e}"),
+        }
+    }
+
+    /// IPv6 came on for `names` (their hold ended): DHCPv6 starts following the router.
+    fn ipv6_on(&mut self, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let now = uptime();
+        self.ipv6_since.get_or_insert(now);
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut events = Vec::new();
+        for d in &mut self.dhcp6 {
+            if names.contains(&d.link.name) {
+                events.extend(d.ipv6_started(nl, now));
+            }
+        }
+        self.events6(events);
+    }
+
+    fn events6(&mut self, events: Vec<Event6>) {
+        for e in events {
+            if let Event6::Configured(c) = e {
+                self.router_seen = true;
+                self.marks.push(("dhcpv6", uptime()));
+                if c.address.is_some() {
+                    self.refresh_host_v6();
+                }
+            }
+        }
+    }
+
+    /// Reads the usable global IPv6 addresses of the DHCP interfaces; /etc/hosts is
+    /// rewritten when the first one changed.
+    fn refresh_host_v6(&mut self) {
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut first = None;
+        let indexes: Vec<u32> = self
+            .dhcp6
+            .iter()
+            .map(|d| d.link.index)
+            .chain(self.statics6.iter().map(|(l, _)| l.index))
+            .collect();
+        for index in indexes {
+            match nl.global_ipv6(index) {
+                Ok(list) => {
+                    // A global address, usable or not yet, came from a router (or ip=).
+                    self.router_seen |= !list.is_empty();
+                    let usable = list.iter().find(|(_, ok)| *ok).map(|(a, _)| *a);
+                    if usable.is_some() {
+                        for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                            d.address_seen();
+                        }
+                    }
+                    if first.is_none() {
+                        first = usable;
+                    }
+                }
+                Err(e) => info!("{e}"),
+            }
+        }
+        if first == self.host_v6 {
+            return;
+        }
+        self.host_v6 = first;
+        if let Some(a) = first {
+            info!("IPv6: global address {a}");
+            self.marks.push(("ipv6 address", uptime()));
+        }
+        let lease = self.primary_lease();
+        for e in configure::publish_host_v6(&self.publish, lease.as_ref(), first) {
+            info!("{e}");
+        }
+    }
+
+    /// The lease that names the machine (the default route's), if any.
+    fn primary_lease(&self) -> Option<Lease> {
+        let owner = self.default_owner.get();
+        self.netifs
+            .iter()
+            .find(|n| Some(n.link.index) == owner)
+            .and_then(|n| n.lease().cloned())
+            .or_else(|| {
+                self.statics
+                    .iter()
+                    .find(|(l, _)| Some(l.index) == owner)
+                    .map(|(_, lease)| lease.clone())
+            })
     }
 
     /// Logs, for each interface still waiting, why the foreground program (`what`)
@@ -457,7 +720,8 @@ impl Network {
 
     /// The foreground program starts: IPv6 waits no longer, lease or not.
     pub fn release_ipv6(&mut self) {
-        self.ipv6_held.release(|_| true);
+        let on = self.ipv6_held.release(|_| true);
+        self.ipv6_on(on);
     }
 
     /// When the network next needs a `tick`.
@@ -481,17 +745,30 @@ impl Network {
         if let Some(t) = self.wifi.as_ref().and_then(Supplicant::next_wakeup) {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        for t in self.dhcp6.iter().filter_map(Dhcp6If::next_wakeup) {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         wake
     }
 
     /// Runs what is due: held interfaces whose PHY has link, IPv6 holds that ended, and
     /// the DHCP timers.
     pub fn tick(&mut self, now: Uptime) {
-        self.ipv6_held.release_expired(now);
+        let on = self.ipv6_held.release_expired(now);
+        self.ipv6_on(on);
         if let Some(w) = self.wifi.as_mut()
             && w.next_wakeup().is_some_and(|t| t <= now)
         {
             w.tick(now);
+        }
+        if let Some(nl) = self.nl.as_mut() {
+            let mut events = Vec::new();
+            for d in &mut self.dhcp6 {
+                if d.next_wakeup().is_some_and(|t| t <= now) {
+                    events.extend(d.tick(nl, now));
+                }
+            }
+            self.events6(events);
         }
         let mut expired = false;
         for (_, d) in &mut self.ra_dns {
@@ -531,8 +808,14 @@ impl Network {
         }
         let wifi_fd = self.wifi.as_ref().and_then(Supplicant::fd);
         fds.extend(wifi_fd);
+        if let Some(r) = &self.ipv6_events {
+            fds.push(r.fd());
+        }
         for n in &self.netifs {
             fds.extend(n.fds());
+        }
+        for d in &self.dhcp6 {
+            fds.push(d.fd());
         }
         fds
     }
@@ -553,6 +836,10 @@ impl Network {
         {
             w.readable(now);
         }
+        let v6_ready = self.ipv6_events.is_some() && ready.next().unwrap_or(false);
+        if v6_ready {
+            self.ipv6_changed(now);
+        }
         let per_netif: Vec<usize> = self.netifs.iter().map(|n| n.fds().len()).collect();
         let mut new_links = Vec::new();
         let mut removed = Vec::new();
@@ -560,6 +847,7 @@ impl Network {
             return;
         };
         let mut outs = Vec::new();
+        let mut dhcp6_events = Vec::new();
         if link_ready {
             let changes = self.events.as_ref().map(|e| e.read()).unwrap_or_default();
             for change in changes {
@@ -570,6 +858,10 @@ impl Network {
                         continue;
                     }
                 };
+                for d in self.dhcp6.iter_mut().filter(|d| d.link.index == link.index) {
+                    let carrier = nl.link(&d.link.name).map_or(link.carrier, |l| l.carrier);
+                    dhcp6_events.extend(d.carrier(nl, now, carrier));
+                }
                 match self.netifs.iter_mut().find(|n| n.link.index == link.index) {
                     Some(n) => {
                         // An event says the link changed; the state it carries may
@@ -599,12 +891,55 @@ impl Network {
                 outs.extend(n.readable(nl, now, &flags));
             }
         }
+        let mut events = dhcp6_events;
+        for d in &mut self.dhcp6 {
+            if ready.next().unwrap_or(false) {
+                events.extend(d.readable(nl, now));
+            }
+        }
         self.outcomes(outs);
+        self.events6(events);
         for link in removed {
             self.remove_interface(&link);
         }
         for link in new_links {
             self.add_interface(link);
+        }
+    }
+
+    /// The kernel's IPv6 flags or addresses changed: DHCPv6 follows the flags, and
+    /// /etc/hosts the global address.
+    fn ipv6_changed(&mut self, now: Uptime) {
+        let changes = self
+            .ipv6_events
+            .as_ref()
+            .map(|e| e.read())
+            .unwrap_or_default();
+        let Some(nl) = self.nl.as_mut() else {
+            return;
+        };
+        let mut events = Vec::new();
+        let mut addresses = false;
+        for c in changes {
+            match c {
+                Ipv6Change::Flags(index) => {
+                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        self.router_seen = true;
+                        events.extend(d.flags_changed(nl, now));
+                    }
+                }
+                Ipv6Change::Addresses(index) => {
+                    for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                        events.extend(d.addresses_changed(nl, now));
+                    }
+                    addresses |= self.dhcp6.iter().any(|d| d.link.index == index)
+                        || self.statics6.iter().any(|(l, _)| l.index == index);
+                }
+            }
+        }
+        self.events6(events);
+        if addresses {
+            self.refresh_host_v6();
         }
     }
 
@@ -629,6 +964,12 @@ impl Network {
             }
             if advert.servers.is_empty() && advert.domains.is_empty() {
                 continue;
+            }
+            self.router_seen = true;
+            if advert.servers.iter().any(|(_, life)| *life > 0) {
+                for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
+                    d.ra_dns_seen();
+                }
             }
             let pos = match self.ra_dns.iter().position(|(i, _)| *i == index) {
                 Some(p) => p,
@@ -698,7 +1039,12 @@ impl Network {
     fn remove_interface(&mut self, link: &Link) {
         let before = self.netifs.len() + self.statics.len();
         self.netifs.retain(|n| n.link.index != link.index);
+        if self.dhcp6.iter().any(|d| d.link.index == link.index) {
+            self.dhcp6.retain(|d| d.link.index != link.index);
+            let _ = std::fs::remove_file(format!("{}/{}.dhcp6", status::STATE_DIR, link.name));
+        }
         self.statics.retain(|(l, _)| l.index != link.index);
+        self.statics6.retain(|(l, _)| l.index != link.index);
         self.phy_held.forget(link.index);
         self.ipv6_held.forget(&link.name);
         let had_ra_dns = self.ra_dns.iter().any(|(i, _)| *i == link.index);
@@ -746,8 +1092,10 @@ impl Network {
                 .filter(|n| n.lease().is_some())
                 .map(|n| n.link.name.clone())
                 .collect();
-            self.ipv6_held
+            let on = self
+                .ipv6_held
                 .release(|name| bound.iter().any(|b| b == name));
+            self.ipv6_on(on);
         }
         let lost = outcomes.contains(&Outcome::Lost);
         for o in outcomes {
@@ -784,6 +1132,9 @@ impl Network {
         if let Some(nl) = self.nl.as_mut() {
             for n in &mut self.netifs {
                 n.release(nl, uptime());
+            }
+            for d in &mut self.dhcp6 {
+                d.release(nl, uptime());
             }
         }
     }

@@ -3,7 +3,7 @@
 //! MAC from `ip=`) and the `rd.route=` routes added to each lease. Pure: the boot and the event loop ask it for each Ethernet
 //! interface, at boot or hot-added.
 
-use crate::config::ip::{IpConfig, Method};
+use crate::config::ip::{IpConfig, Method, Static6Addr, V6Method};
 use crate::config::net_keys::{ExtraRoute, IfName};
 use crate::config::netdev::{Bond, BondOption, Bridge};
 use crate::dhcp::lease::{Lease, Route};
@@ -13,6 +13,10 @@ use std::net::Ipv4Addr;
 pub enum LinkPlan {
     Dhcp,
     Static(Box<Lease>),
+    /// IPv6 only (`ip=dhcp6`, `auto6`, `either6`): no DHCPv4, IPv6 on at once.
+    Ipv6(V6Method),
+    /// A static IPv6 address (dracut's bracketed `ip=`).
+    Static6(Box<Static6Addr>),
     /// Left down and unconfigured.
     Off,
 }
@@ -40,6 +44,9 @@ pub fn plan_for(name: &str, position: usize, ips: &[IpConfig], search: &[String]
         Method::Dhcp => LinkPlan::Dhcp,
         Method::Static(_) if named.is_none() && position > 0 => LinkPlan::Off,
         Method::Static(st) => LinkPlan::Static(Box::new(static_lease(chosen, st, search))),
+        Method::Ipv6(m) => LinkPlan::Ipv6(*m),
+        Method::Static6(_) if named.is_none() && position > 0 => LinkPlan::Off,
+        Method::Static6(st) => LinkPlan::Static6(Box::new(st.clone())),
     }
 }
 
@@ -177,6 +184,20 @@ fn static_lease(c: &IpConfig, st: &crate::config::ip::StaticAddr, search: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_forms_plan_ipv6_and_a_static6_address_goes_to_the_first_link_only() {
+        let ips = [crate::config::ip::parse_ip("dhcp6").unwrap()];
+        assert_eq!(
+            plan_for("eth1", 1, &ips, &[]),
+            LinkPlan::Ipv6(V6Method::Dhcp6)
+        );
+        let ips = [crate::config::ip::parse_ip("[2001:db8::2]:::64:::none").unwrap()];
+        assert!(
+            matches!(plan_for("eth0", 0, &ips, &[]), LinkPlan::Static6(s) if s.prefix_len == 64)
+        );
+        assert_eq!(plan_for("eth1", 1, &ips, &[]), LinkPlan::Off);
+    }
     use crate::config::ip::parse_ip;
 
     fn ips(values: &[&str]) -> Vec<IpConfig> {

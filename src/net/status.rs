@@ -124,6 +124,37 @@ pub fn ipv6_addresses(if_inet6: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The IPv6 default routers in a /proc/net/ipv6_route text, as (interface, router).
+pub fn ipv6_routers(ipv6_route: &str) -> Vec<(String, std::net::Ipv6Addr)> {
+    let mut out = Vec::new();
+    for line in ipv6_route.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dest), Some(plen), Some(hop), Some(name)) =
+            (f.first(), f.get(1), f.get(4), f.get(9))
+        else {
+            continue;
+        };
+        let parse = |h: &str| {
+            (h.len() == 32)
+                .then(|| u128::from_str_radix(h, 16).ok())
+                .flatten()
+        };
+        if parse(dest) != Some(0) || *plen != "00" {
+            continue;
+        }
+        match parse(hop) {
+            Some(bits) if bits != 0 => {
+                let entry = ((*name).to_string(), std::net::Ipv6Addr::from(bits));
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `qinit status`: every interface's state file, then IPv6.
 pub fn main() -> i32 {
     let Ok(dir) = std::fs::read_dir(STATE_DIR) else {
@@ -151,6 +182,36 @@ pub fn main() -> i32 {
     let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
     for (iface, addr) in ipv6_addresses(&v6) {
         println!("{:>9}: {iface} {addr}", "ipv6");
+    }
+    let routes = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    for (iface, router) in ipv6_routers(&routes) {
+        println!("{:>9}: {iface} {router}", "router6");
+    }
+    let Ok(dir) = std::fs::read_dir(STATE_DIR) else {
+        return 0;
+    };
+    let mut files: Vec<_> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dhcp6"))
+        .collect();
+    files.sort();
+    for p in files {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let iface = text
+            .lines()
+            .find_map(|l| l.strip_prefix("interface="))
+            .unwrap_or_default();
+        for line in text.lines().filter(|l| l.starts_with("dhcpv6")) {
+            if let Some((k, v)) = line.split_once('=') {
+                let v = if k == "dhcpv6" {
+                    format!("{iface} {v}")
+                } else {
+                    v.to_string()
+                };
+                println!("{k:>9}: {v}");
+            }
+        }
     }
     if let Ok(text) = std::fs::read_to_string(RA_DNS_FILE) {
         for line in text.lines() {
@@ -180,6 +241,17 @@ mod tests {
                 "eth0".to_string(),
                 "fd00:7700::5054:fffe:1234:5601/64".to_string()
             )]
+        );
+    }
+
+    #[test]
+    fn ipv6_routers_are_the_default_routes_next_hops() {
+        let text = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000002 00000400 00000001 00000000 00000003     eth0\n\
+                    fd007700000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n\
+                    00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        assert_eq!(
+            ipv6_routers(text),
+            vec![("eth0".to_string(), "fe80::2".parse().unwrap())]
         );
     }
 

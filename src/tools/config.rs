@@ -193,6 +193,18 @@ fn plan_text(plan: &LinkPlan) -> String {
             let via = l.router().map(|r| format!(" via {r}")).unwrap_or_default();
             format!("static {}/{}{via}", l.address, l.prefix_len)
         }
+        LinkPlan::Ipv6(m) => {
+            let how = match m {
+                crate::config::ip::V6Method::Dhcp6 => "DHCPv6 (stateful)",
+                crate::config::ip::V6Method::Auto6 => "SLAAC, DHCPv6 as the router's flags ask",
+                crate::config::ip::V6Method::Either6 => "SLAAC, or DHCPv6 when it gave nothing",
+            };
+            format!("IPv6 only: {how}")
+        }
+        LinkPlan::Static6(s) => {
+            let via = s.gateway.map(|r| format!(" via {r}")).unwrap_or_default();
+            format!("static {}/{}{via}", s.address, s.prefix_len)
+        }
     }
 }
 

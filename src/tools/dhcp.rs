@@ -90,6 +90,9 @@ pub fn print_lease(iface: &str, l: &Lease) {
 }
 
 pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "-6") {
+        return super::dhcp6::main(args);
+    }
     let args = match parse(args) {
         Ok(a) => a,
         Err(e) => {

@@ -45,7 +45,7 @@ fn missing(what: &str) -> ! {
 }
 
 /// A program on PATH or in the sbin directories (root's PATH may lack them under CI).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
