@@ -377,11 +377,13 @@ impl NetIf {
                     out.push(Outcome::Bound(Box::new(lease)));
                 }
                 Action::Remove(lease) => {
+                    // Said once it is done: whoever reads the line finds the address gone.
+                    let errors = configure::remove(nl, &self.link, &lease);
                     info!(
                         "dhcp {}: lease on {} ended; address removed",
                         self.link.name, lease.address
                     );
-                    for e in configure::remove(nl, &self.link, &lease) {
+                    for e in errors {
                         info!("dhcp {}: {e}", self.link.name);
                     }
                     self.applied = None;
