@@ -55,7 +55,8 @@ pub fn images() -> Images {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("out"));
     let images = Images {
         kernel: out.join("vmlinuz"),
-        initrd: out.join("initramfs.cpio.gz"),
+        // A link to the image, whatever its compression (build.sh's COMPRESS=).
+        initrd: out.join("initrd"),
     };
     for file in [&images.kernel, &images.initrd] {
         if !file.is_file() {
@@ -763,7 +764,7 @@ pub fn images_with_entries(images: &Images, dir: &TempDir, files: &[(&str, &[u8]
         out.status
     );
     initrd.extend_from_slice(&out.stdout);
-    let path = dir.path.join("initramfs.cpio.gz");
+    let path = dir.path.join("initrd");
     std::fs::write(&path, initrd).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     Images {
         kernel: images.kernel.clone(),
