@@ -208,6 +208,7 @@ pub fn boot() -> ! {
     Pid1::new(cfg, tty, signals, network, hotplug, Some(power_button), tl)
         .with_host(credentials_dir, notify)
         .with_network_mounts(net_mounts)
+        .with_drivers(background)
         .run()
 }
 

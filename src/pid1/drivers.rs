@@ -126,6 +126,29 @@ impl Background {
     }
 }
 
+impl Background {
+    /// At shutdown: waits up to `bound` for the thread to end, so that no driver loads
+    /// and no fstab mount starts while the filesystems are unmounted. False if it was
+    /// still at work when the bound passed (it is then left to run).
+    pub fn finish_within(&mut self, bound: Duration) -> bool {
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        let end = std::time::Instant::now() + bound;
+        while !thread.is_finished() {
+            if std::time::Instant::now() >= end {
+                self.thread = Some(thread);
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.join().is_err() {
+            info!("drivers: the loading thread ended in a panic");
+        }
+        true
+    }
+}
+
 /// The thread's work: the drivers, then the optional mounts; each part's lines and
 /// its duration logged as a boot step's are (`how` says where it ran).
 fn load_and_mount(tables: Option<&modules::Tables>, extras: &[String], mount: bool, how: &str) {

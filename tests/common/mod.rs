@@ -35,6 +35,8 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 /// console may be dropped.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long a shell waits for the drivers loading behind it (`try_wait_shell`).
+const BACKGROUND_DRIVERS: Duration = Duration::from_secs(20);
 
 /// A missing prerequisite fails the test: these tests are `#[ignore]`d, so they run only
 /// when asked for (`./build.sh test`), and then they must not pass without running.
@@ -346,6 +348,12 @@ impl Guest {
             self.send_line(&format!("echo R{n}TAG$((6*7))"));
             if self.try_expect(&answer, PROBE_INTERVAL).is_some() {
                 self.note("shell answers");
+                // The drivers nothing waits for load behind the shell, and their log
+                // lines would land in the output of the test's first commands: wait
+                // for the last of them (bounded; a boot without them goes on).
+                if !self.wait_log("qinit: modules: done in", BACKGROUND_DRIVERS) {
+                    self.note("no `modules: done` line: going on");
+                }
                 return true;
             }
             if Instant::now() >= deadline {
