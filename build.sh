@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build qinit and a bootable initramfs for qemu.
-#   ./build.sh            build out/vmlinuz and out/initrd (a link to out/initramfs.cpio.gz,
-#                         or .lz4, .zst, or plain .cpio, as COMPRESS= chose)
+#   ./build.sh            build out/vmlinuz and out/initrd (a link to out/initramfs.cpio.lz4,
+#                         or .gz, .zst, or plain .cpio, as COMPRESS= chose)
 #   ./build.sh test       build, check the image is reproducible, then clippy and cargo
 #                         test (unit + qemu suite)
 #   ./build.sh reproducible  build, then assemble the image again elsewhere and compare
@@ -11,7 +11,7 @@
 #   KERNEL=/path/vmlinuz            use this kernel instead of Debian's linux-image-amd64
 #   MODULES=/path/lib/modules/VER   its modules (needs modules.dep); only with KERNEL
 #   MODULES_EXTRA="a b"             more modules to stage, with their dependencies
-#   COMPRESS=gzip|lz4|zstd|none     the initramfs's compression (default gzip; README,
+#   COMPRESS=lz4|gzip|zstd|none     the initramfs's compression (default lz4; README,
 #                                   "Benchmarks", has the measured table)
 set -euo pipefail
 
@@ -48,11 +48,12 @@ WANT_MODULES="$NIC_MODULES $NETDEV_MODULES $DISK_MODULES $BUS_MODULES $BUTTON_MO
 die() { echo "build: error: $*" >&2; exit 1; }
 
 # The compressor: its command (deterministic: no name or time in any header) and the
-# image's file name. lz4 writes the legacy format, the only one the kernel reads; that
-# format has no end mark, so 4 zero bytes end it (the kernel's unlz4 takes a zero chunk
-# size as the end since 5.11): an archive appended after it (the tests' extra files)
-# is then read too.
-COMPRESS=${COMPRESS:-gzip}
+# image's file name. lz4 by default: the kernel unpacks it in about half gzip's time,
+# before it runs /init, on the guest's one CPU (README, "Benchmarks"). lz4 writes the
+# legacy format, the only one the kernel reads; that format has no end mark, so 4 zero
+# bytes end it (the kernel's unlz4 takes a zero chunk size as the end since 5.11): an
+# archive appended after it (the tests' extra files) is then read too.
+COMPRESS=${COMPRESS:-lz4}
 case $COMPRESS in
     gzip) COMPRESSOR="gzip -9n" IMAGE=initramfs.cpio.gz ;;
     lz4) COMPRESSOR="lz4_legacy" IMAGE=initramfs.cpio.lz4 ;;
