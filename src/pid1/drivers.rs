@@ -1,8 +1,8 @@
 //! The drivers: which ones the boot waits for, and the rest loading behind it. The
 //! network's drivers load first, in the boot itself (a link takes seconds to come up).
 //! Every other device's driver (coldplug by modalias, then `qinit.modules`) loads on a
-//! thread of its own at the lowest CPU priority, so that the shell or appliance starts
-//! as soon as the network it waits for is up. The exception is an fstab with local
+//! thread of its own at the lowest CPU priority, begun once the shell or appliance has
+//! started (which happens as soon as the network it waits for is up). The exception is an fstab with local
 //! entries that are neither `nofail` nor `noauto`: the boot then waits for every driver
 //! (a disk's or a filesystem's may be among them) and mounts them before the shell
 //! starts. Otherwise the thread mounts fstab's local entries, all optional then, once
@@ -79,17 +79,26 @@ pub fn fstab_needs_drivers() -> bool {
 /// The drivers loading behind the boot.
 pub struct Background {
     thread: Option<JoinHandle<()>>,
+    /// Tells the thread to begin; dropped once it was told.
+    go: Option<std::sync::mpsc::Sender<()>>,
 }
 
+/// How long the thread waits to be told to begin: the longest a driver nobody waits for
+/// (the power button's, say) comes after the boot's network step.
+pub const HOLD_BOUND: Duration = Duration::from_secs(5);
+
 impl Background {
-    /// Starts loading every device's driver, then `extras`, on a thread; after them,
-    /// if `mount_fstab`, it mounts fstab's local entries. Should no thread start, it all
-    /// happens here and now.
+    /// Starts a thread that, once told to (`begin`, or after `HOLD_BOUND`), loads every
+    /// device's driver, then `extras`; after them, if `mount_fstab`, it mounts fstab's
+    /// local entries. Should no thread start, it all happens here and now.
     pub fn start(tables: Option<modules::Tables>, extras: Vec<String>, mount_fstab: bool) -> Self {
         let again = extras.clone();
+        let (go, begin) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("drivers".into())
             .spawn(move || {
+                // Told, timed out, or the sender gone: each means begin.
+                let _ = begin.recv_timeout(HOLD_BOUND);
                 lower_priority();
                 Guard::default().run("loading drivers in the background", || {
                     load_and_mount(tables.as_ref(), &extras, mount_fstab, " in the background")
@@ -98,6 +107,7 @@ impl Background {
         match spawned {
             Ok(thread) => Background {
                 thread: Some(thread),
+                go: Some(go),
             },
             Err(e) => {
                 info!("drivers: no thread for them ({e}); loading them now");
@@ -105,14 +115,29 @@ impl Background {
                     .map_err(|e| info!("modules: {e}"))
                     .ok();
                 load_and_mount(tables.as_ref(), &again, mount_fstab, "");
-                Background { thread: None }
+                Background {
+                    thread: None,
+                    go: None,
+                }
             }
+        }
+    }
+
+    /// Lets the thread begin (once; later calls do nothing). On the guest's one CPU a
+    /// driver's load runs long stretches in the kernel that nothing preempts, nice 19 or
+    /// not: begun while the lease is on its way or the shell starts, it delays both
+    /// (measured: README, "Benchmarks"). So the boot holds it until the shell or
+    /// appliance has started, or until something must wait for it.
+    pub fn begin(&mut self) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
         }
     }
 
     /// Waits until every driver is loaded, running `between` every few milliseconds
     /// meanwhile (PID 1 answers DHCP there).
     pub fn wait(&mut self, between: &mut dyn FnMut()) {
+        self.begin();
         let Some(thread) = self.thread.take() else {
             return;
         };
@@ -131,6 +156,7 @@ impl Background {
     /// and no fstab mount starts while the filesystems are unmounted. False if it was
     /// still at work when the bound passed (it is then left to run).
     pub fn finish_within(&mut self, bound: Duration) -> bool {
+        self.begin();
         let Some(thread) = self.thread.take() else {
             return true;
         };

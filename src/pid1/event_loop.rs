@@ -149,6 +149,10 @@ impl Pid1 {
             let cause = format!("{} cannot start", self.foreground_name());
             self.shutdown(ending, &cause, Some(127));
         }
+        if first && let Some(drivers) = self.drivers.as_mut() {
+            // The shell has started: the drivers nobody waits for may load now.
+            drivers.begin();
+        }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
             // the console, and /run/qinit/boot.json for `qinit analyze` and the bench.
