@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build qinit and a bootable initramfs for qemu.
-#   ./build.sh            build out/vmlinuz and out/initramfs.cpio.gz
+#   ./build.sh            build out/vmlinuz and out/initrd (a link to out/initramfs.cpio.lz4,
+#                         or .gz, .zst, or plain .cpio, as COMPRESS= chose)
 #   ./build.sh test       build, check the image is reproducible, then clippy, cargo
 #                         test (unit + qemu suite) and a 10 s smoke of each fuzz target
 #   ./build.sh reproducible  build, then assemble the image again elsewhere and compare
@@ -10,6 +11,8 @@
 #   KERNEL=/path/vmlinuz            use this kernel instead of Debian's linux-image-amd64
 #   MODULES=/path/lib/modules/VER   its modules (needs modules.dep); only with KERNEL
 #   MODULES_EXTRA="a b"             more modules to stage, with their dependencies
+#   COMPRESS=lz4|gzip|zstd|none     the initramfs's compression (default lz4; README,
+#                                   "Benchmarks", has the measured table)
 #   WIFI=1                          add wpa_supplicant (with its shared libraries) and the
 #                                   wireless modules (cfg80211, mac80211, mac80211_hwsim)
 #   PROGRAMS_EXTRA="/usr/sbin/iw"   more dynamic programs to stage, with their libraries
@@ -27,7 +30,7 @@ STAGE=$OUT/stage
 CACHE=$ROOT/.cache/kernel
 TARGET=x86_64-unknown-linux-gnu
 QINIT=$ROOT/target/$TARGET/release/qinit
-APT_PACKAGES="g++ qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip e2fsprogs diod wpasupplicant hostapd iw"
+APT_PACKAGES="g++ qemu-system-x86 busybox-static cpio kmod dnsmasq-base iproute2 gzip lz4 zstd e2fsprogs diod wpasupplicant hostapd iw"
 # Drivers for the NICs and disks qemu offers, and the filesystems on them; qinit loads
 # them by modalias from the modules.alias that depmod writes for this set.
 NIC_MODULES="e1000 e1000e 8139cp 8139too vmxnet3 virtio_net"
@@ -59,6 +62,22 @@ want_modules() {
 }
 
 die() { echo "build: error: $*" >&2; exit 1; }
+
+# The compressor: its command (deterministic: no name or time in any header) and the
+# image's file name. lz4 by default: the kernel unpacks it in about half gzip's time,
+# before it runs /init, on the guest's one CPU (README, "Benchmarks"). lz4 writes the
+# legacy format, the only one the kernel reads; that format has no end mark, so 4 zero
+# bytes end it (the kernel's unlz4 takes a zero chunk size as the end since 5.11): an
+# archive appended after it (the tests' extra files) is then read too.
+COMPRESS=${COMPRESS:-lz4}
+case $COMPRESS in
+    gzip) COMPRESSOR="gzip -9n" IMAGE=initramfs.cpio.gz ;;
+    lz4) COMPRESSOR="lz4_legacy" IMAGE=initramfs.cpio.lz4 ;;
+    zstd) COMPRESSOR="zstd -19 -q -c --no-progress" IMAGE=initramfs.cpio.zst ;;
+    none) COMPRESSOR="cat" IMAGE=initramfs.cpio ;;
+    *) die "COMPRESS=$COMPRESS: gzip, lz4, zstd or none" ;;
+esac
+lz4_legacy() { lz4 -l -9 -q -c && printf '\0\0\0\0'; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
@@ -237,13 +256,16 @@ assemble() {
     else
         echo "build: warning: KERNEL given without MODULES: no modules staged"
     fi
-    echo "build: packing ${OUT#"$ROOT"/}/initramfs.cpio.gz"
+    echo "build: packing ${OUT#"$ROOT"/}/$IMAGE ($COMPRESS)"
     # The same bytes from the same inputs: entries sorted, owner 0:0, every mtime set to
     # SOURCE_DATE_EPOCH (0 unless given), inode numbers from cpio's own counter
-    # (--reproducible), and no name or time in the gzip header (-n).
+    # (--reproducible), and no name or time in the compressor's header (gzip -n).
     find "$STAGE" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
-    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9n) > "$OUT/initramfs.cpio.gz.tmp"
-    mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
+    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | $COMPRESSOR) > "$OUT/$IMAGE.tmp"
+    # One image at a time: out/initrd names it.
+    rm -f "$OUT"/initramfs.cpio{,.gz,.lz4,.zst}
+    mv "$OUT/$IMAGE.tmp" "$OUT/$IMAGE"
+    ln -sfn "$IMAGE" "$OUT/initrd"
     cp "$kernel" "$OUT/vmlinuz.tmp"
     mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
 }
@@ -257,8 +279,8 @@ check_reproducible() {
     other=$(mktemp -d /tmp/qinit-repro.XXXXXX)
     echo "build: assembling the image again in $other to compare"
     (OUT=$other/out; STAGE=$OUT/stage; mkdir -p "$OUT"; assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
-    first=$(sha256sum < "$OUT/initramfs.cpio.gz")
-    second=$(sha256sum < "$other/out/initramfs.cpio.gz")
+    first=$(sha256sum < "$OUT/$IMAGE")
+    second=$(sha256sum < "$other/out/$IMAGE")
     rm -rf "$other"
     [ "$first" = "$second" ] || die "the initramfs is not reproducible: ${first%% *} here, ${second%% *} in $other"
     echo "build: the initramfs is reproducible (sha256 ${first%% *})"
@@ -289,7 +311,7 @@ build() {
     assemble "$kernel" "$modsrc" "$ver"
     BUILT_KERNEL=$kernel BUILT_MODSRC=$modsrc BUILT_VER=$ver
     echo "build: done"
-    du -h --apparent-size "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$QINIT" | sed 's/^/build:   /'
+    du -h --apparent-size "$OUT/vmlinuz" "$OUT/$IMAGE" "$QINIT" | sed 's/^/build:   /'
 }
 
 # out/wifi/: the image of the last build with wireless and the access point's programs.
@@ -297,7 +319,7 @@ wifi_test_image() {
     echo "build: assembling the wireless test image in out/wifi"
     (OUT=$OUT/wifi; STAGE=$OUT/stage; WIFI=1; PROGRAMS_EXTRA=$WIFI_TEST_PROGRAMS
      mkdir -p "$OUT"; assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
-    du -h --apparent-size "$OUT/wifi/initramfs.cpio.gz" | sed 's/^/build:   /'
+    du -h --apparent-size "$OUT/wifi/$IMAGE" | sed 's/^/build:   /'
 }
 
 # The fuzz targets (tests/fuzz) as a smoke: built the way cargo-fuzz builds them

@@ -8,7 +8,13 @@
 #               neither probe nor link: its "eth0 probed" row stays empty, and carrier is
 #               qinit's own "eth0: carrier up" (the baseline's only with BASELINE=tuned,
 #               which waits for it and says when)
-#   CSV=path    every boot's figures (default out/bench.csv; out/bench-virtio.csv for virtio)
+#   MACHINE=pc|microvm   pc (default), or qemu's microvm (-M microvm,acpi=on): no PCI,
+#               virtio-net-device and virtio-rng-device on virtio-mmio (NIC is then
+#               virtio; the baseline insmods virtio_mmio and virtio_net); the kernel
+#               gets tsc_early_khz=<the host's> (both images), as tests/nics.rs gives it:
+#               microvm has no timer to calibrate the TSC against on a loaded host
+#   CSV=path    every boot's figures (default out/bench.csv; out/bench-virtio.csv for virtio,
+#               out/bench-microvm.csv for microvm)
 #   SVG=path    timeline of the median boot of each image (default out/boot-timeline.svg;
 #               out/boot-timeline-virtio.svg for virtio)
 #   LOGS=dir    the console logs (default out/bench-logs; out/bench-logs-virtio for virtio)
@@ -18,7 +24,8 @@
 # The baseline is out/stage (the same busybox, modules and /etc) with busybox init as
 # /init and the files in qemu/bench/busybox/ (inittab, /etc/start, udhcpc's script)
 # instead of qinit. Both images get qemu/bench/shell-marker appended to /etc/profile
-# (for qinit as a second cpio archive after out/initramfs.cpio.gz). The driver
+# (for qinit as a second cpio archive after out/initrd, whatever its compression:
+# COMPRESS= goes to build.sh; the baseline stays gzip -9, as commonly set up). The driver
 # (qemu/bench/boot.py) types commands on the serial console; report.py reads the logs.
 # Needs root (as build.sh does: device nodes in the image).
 set -eu
@@ -31,12 +38,19 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 OUT=$ROOT/out
 STAGE=$OUT/stage
 BENCH=$ROOT/qemu/bench
-NIC=${NIC:-e1000}
+MACHINE=${MACHINE:-pc}
+case $MACHINE in
+    pc) NIC=${NIC:-e1000} ;;
+    microvm) [ "${NIC:-virtio}" = virtio ] || die "MACHINE=microvm has only NIC=virtio"
+        NIC=microvm ;;  # boot.py's and report.py's name for virtio-net on microvm
+    *) die "MACHINE=$MACHINE: pc or microvm" ;;
+esac
 # NIC_MODULES: what the baseline loads for the card, in this order (each after the
 # dependencies modules.dep gives it); SUFFIX keeps the default outputs of each card apart.
 case $NIC in
     e1000) NIC_MODULES="e1000" SUFFIX="" ;;
     virtio) NIC_MODULES="virtio_pci virtio_net" SUFFIX="-virtio" ;;
+    microvm) NIC_MODULES="virtio_mmio virtio_net" SUFFIX="-microvm" ;;
     *) die "NIC=$NIC: e1000 or virtio" ;;
 esac
 CSV=${CSV:-$OUT/bench$SUFFIX.csv}
@@ -69,11 +83,11 @@ pack() {
     (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9) > "$2"
 }
 
-say "qinit image: out/initramfs.cpio.gz + /etc/profile with the shell marker"
+say "qinit image: out/initrd ($(readlink "$OUT/initrd")) + /etc/profile with the shell marker"
 mkdir -p "$TMP/qinit-extra/etc"
 cat "$STAGE/etc/profile" "$BENCH/shell-marker" > "$TMP/qinit-extra/etc/profile"
 pack "$TMP/qinit-extra" "$TMP/qinit-extra.cpio.gz"
-cat "$OUT/initramfs.cpio.gz" "$TMP/qinit-extra.cpio.gz" > "$TMP/qinit.cpio.gz"
+cat "$OUT/initrd" "$TMP/qinit-extra.cpio.gz" > "$TMP/qinit.cpio.gz"
 
 say "busybox image ($BASELINE): out/stage without qinit, /init -> busybox init, qemu/bench/busybox/etc"
 B=$TMP/busybox-root
@@ -146,8 +160,8 @@ echo
 row "Sizes, bytes" file "gzip -9"
 row "qinit binary (static)" "$(stat -c %s "$QINIT")" "$(gz "$QINIT")"
 row "busybox binary (static)" "$(stat -c %s /bin/busybox)" "$(gz /bin/busybox)"
-row "" "cpio.gz" "w/o modules"
-row "qinit image (out/initramfs)" "$(stat -c %s "$OUT/initramfs.cpio.gz")" "$(tree_gz "$STAGE")"
+row "" "image" "gz w/o modules"
+row "qinit image (out/$(readlink "$OUT/initrd"))" "$(stat -L -c %s "$OUT/initrd")" "$(tree_gz "$STAGE")"
 row "busybox image ($BASELINE)" "$(stat -c %s "$TMP/busybox.cpio.gz")" "$(tree_gz "$B")"
 echo "(the qinit image also holds busybox, for the shell and its applets)"
 echo

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boot out/vmlinuz + out/initramfs.cpio.gz with the serial console on this terminal.
+# Boot out/vmlinuz + out/initrd (the initramfs build.sh made) with the serial console on this terminal.
 #   APPEND="words"  more kernel command line
 #   QEMU_KVM=0      force TCG (default: KVM when /dev/kvm is usable, TCG otherwise)
 #   extra arguments are passed to qemu-system-x86_64
@@ -7,7 +7,7 @@ set -euo pipefail
 
 ROOT=$(dirname "$(dirname "$(readlink -f "$0")")")
 OUT=$ROOT/out
-for f in "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz"; do
+for f in "$OUT/vmlinuz" "$OUT/initrd"; do
     [ -f "$f" ] || { echo "qemu: $f missing: run ./build.sh first" >&2; exit 1; }
 done
 
@@ -28,7 +28,7 @@ echo "qemu: booting ${OUT}/vmlinuz (append: console=ttyS0 ${APPEND:-})"
 echo "qemu: Ctrl-A x to quit"
 exec qemu-system-x86_64 -m 256M -nographic -serial mon:stdio -no-reboot \
     "${accel[@]}" \
-    -kernel "$OUT/vmlinuz" -initrd "$OUT/initramfs.cpio.gz" \
+    -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd" \
     -append "console=ttyS0 ${APPEND:-}" \
     -netdev user,id=n0 -device e1000,netdev=n0 -device virtio-rng-pci \
     "$@"

@@ -97,6 +97,12 @@ fn every_nic_model_gets_a_lease_on_q35() {
 
 /// The virtio disk reads and the virtio rng gives bytes, with no insmod typed.
 fn disk_and_rng_work(guest: &mut Guest, checks: &mut Checks) {
+    // Drivers nothing waits for (no fstab here) load behind the shell; their end is
+    // the background loader's "modules: done" line.
+    checks.check(
+        guest.wait_log("qinit: modules: done in", Duration::from_secs(30)),
+        || "the background drivers never said they were done".to_owned(),
+    );
     let disk = guest.run("dd if=/dev/vda bs=512 count=1 2>/dev/null | wc -c");
     checks.check(disk.trim() == "512", || {
         format!("/dev/vda readable: {disk}")

@@ -69,7 +69,7 @@ fn wifi_images() -> Images {
         .unwrap_or_default();
     let wifi = Images {
         kernel: dir.join("vmlinuz"),
-        initrd: dir.join("initramfs.cpio.gz"),
+        initrd: dir.join("initrd"),
     };
     assert!(
         wifi.initrd.is_file(),

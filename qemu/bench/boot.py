@@ -4,8 +4,9 @@
   boot.py KERNEL INITRD LOG [NIC]
 
 Boots KERNEL and INITRD under TCG with NIC (e1000, the default, or virtio: qemu's
-virtio-net-pci) on qemu's user network and the console on a pty, saves everything the
-console prints to LOG, and drives it like a user at the keyboard:
+virtio-net-pci, both on `-M pc`; or microvm: `-M microvm,acpi=on` with virtio-net-device
+and virtio-rng-device on virtio-mmio) on qemu's user network and the console on a pty,
+saves everything the console prints to LOG, and drives it like a user at the keyboard:
   - from the kernel's "Run /init" line on, types `echo BENCH cmd $(cut ...)` every
     PROBE_S seconds until one answers (typed-ahead lines wait in the tty until the shell
     reads them, so the first answer is the first command the shell ran);
@@ -37,16 +38,43 @@ MEM = (b"echo BENCH mem $(grep -E 'VmRSS|VmHWM' /proc/1/status)"
 RUN_INIT = re.compile(rb"Run /\S+ as init process")
 CMD_ANSWER = re.compile(rb"BENCH cmd \d+\.\d+")
 MEM_ANSWER = re.compile(rb"BENCH mem VmHWM:.*MemAvailable:\s+\d+ kB")
-NIC_DEVICES = {"e1000": "e1000", "virtio": "virtio-net-pci"}  # NIC: qemu's -device
+# NIC: (qemu's machine arguments, its NIC -device, its rng -device)
+NIC_DEVICES = {
+    "e1000": ([], "e1000", "virtio-rng-pci"),
+    "virtio": ([], "virtio-net-pci", "virtio-rng-pci"),
+    "microvm": (["-M", "microvm,acpi=on"], "virtio-net-device", "virtio-rng-device"),
+}
+
+
+def tsc_khz():
+    """The host's TSC in kHz from /proc/cpuinfo, or None. microvm has no HPET or PM
+    timer, and on a loaded host the kernel's quick TSC calibration against the PIT
+    fails; it then marks the TSC unstable and stalls before /init. Under TCG the guest
+    reads the host's TSC, so its frequency is the host's (as tests/nics.rs gives it)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                try:
+                    return int(float(line.split(":")[1]) * 1000)
+                except ValueError:
+                    return None
+    return None
+
+
+def append(nic):
+    """The kernel command line, the same for both images."""
+    khz = tsc_khz() if nic == "microvm" else None
+    return APPEND + (f" tsc_early_khz={khz}" if khz else "")
 
 
 def qemu_command(kernel, initrd, nic="e1000"):
+    machine, card, rng = NIC_DEVICES[nic]
     return [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "256M", "-no-reboot",
+        "qemu-system-x86_64", "-accel", "tcg", *machine, "-m", "256M", "-no-reboot",
         "-nographic", "-serial", "mon:stdio",
-        "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
-        "-netdev", "user,id=n0", "-device", f"{NIC_DEVICES[nic]},netdev=n0",
-        "-device", "virtio-rng-pci",
+        "-kernel", kernel, "-initrd", initrd, "-append", append(nic),
+        "-netdev", "user,id=n0", "-device", f"{card},netdev=n0",
+        "-device", rng,
     ]
 
 

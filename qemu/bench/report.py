@@ -6,7 +6,8 @@
       the table (median, min, max per image and milestone), the memory figures, every
       boot as a CSV row, and an SVG timeline of the median boot of each image; TITLE
       names the baseline (the busybox image)
-NIC is the card the guests had (boot.py's): e1000 (the default) or virtio.
+NIC is the card the guests had (boot.py's): e1000 (the default), virtio, or microvm
+(virtio-net on qemu's microvm machine, virtio-mmio).
 
 Logs are LOGDIR/IMAGE-RUN.log. Every figure is guest uptime in seconds: qinit's lines and
 the BENCH lines (/proc/uptime) are CLOCK_BOOTTIME, the kernel's lines (unpack, /init, eth0
@@ -43,6 +44,7 @@ NICS = {
               re.compile(r"^e1000 \S+ eth0: Intel\(R\) PRO/1000 Network Connection"),
               re.compile(r"^e1000: eth0 NIC Link is Up")),
     "virtio": ("virtio-net", None, re.compile(r"^qinit: eth0: carrier up")),
+    "microvm": ("virtio-net on microvm", None, re.compile(r"^qinit: eth0: carrier up")),
 }
 
 
@@ -146,7 +148,8 @@ def print_table(rows_by_image, n_runs, baseline, nic="e1000"):
     q, b = IMAGES
     name = NICS[nic][0]
     print(f"\nGuest uptime in seconds at each milestone, {n_runs} boot(s) of each image "
-          f"(TCG, -m 256M, {name} on qemu's user network, append \"console=ttyS0\")\n")
+          f"(TCG, -m 256M, {name} on qemu's user network, append \"console=ttyS0\""
+          + (" tsc_early_khz=<host's>" if nic == "microvm" else "") + ")\n")
     head = f"{'':27} {'qinit':>22}   {baseline[:22]:>22}   {'qinit/':>7} {'qinit -':>8}"
     print(head)
     print(f"{'':27} {'median':>8}{'min':>7}{'max':>7}   {'median':>8}{'min':>7}{'max':>7}"

@@ -1,7 +1,8 @@
 //! The boot sequence of PID 1, each step logged with its duration: mounts, NIC drivers,
 //! the host's credentials and the configuration, host name, loopback and Ethernet over
-//! netlink, the other modules, then the event loop (DHCP and the shell). Every failure
-//! is logged and the boot goes on.
+//! netlink, the other drivers started in the background (or waited for, with fstab's
+//! required mounts: pid1::drivers), then the event loop (DHCP and the shell). Every
+//! failure is logged and the boot goes on.
 
 use crate::clock::uptime;
 use crate::config::cmdline::Config;
@@ -10,6 +11,7 @@ use crate::log::ms;
 use crate::net::configure::Publish;
 use crate::net::link::{LinkEvents, Netlink, ethernet_links};
 use crate::net::network::Network;
+use crate::pid1::drivers::{self, Background, load_modules};
 use crate::pid1::event_loop::Pid1;
 use crate::pid1::guard::Guard;
 use crate::pid1::notify::Notify;
@@ -57,44 +59,6 @@ pub fn read_config(
     });
     errors.extend(errs);
     ((cfg, imported.dir), errors)
-}
-
-/// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
-/// `between` runs after each module.
-fn load_modules(
-    tables: Option<&modules::Tables>,
-    extras: &[String],
-    only: fn(&str) -> bool,
-    between: &mut dyn FnMut(),
-) -> ((), Vec<String>) {
-    let mut errors = Vec::new();
-    let Some(tables) = tables else {
-        return ((), errors);
-    };
-    // Every device's driver, by modalias, as udev would; then what qinit.modules adds.
-    let (loaded, errs) = crate::system::modalias::coldplug(
-        std::path::Path::new("/sys"),
-        &tables.dir,
-        &tables.deps,
-        &tables.builtin,
-        std::time::Duration::from_secs(5),
-        only,
-        between,
-    );
-    errors.extend(errs);
-    if !loaded.is_empty() {
-        info!("coldplug: loaded {}", loaded.join(" "));
-    }
-    for name in extras {
-        match tables.load(name) {
-            Ok(modules::Loaded::Inserted(n)) => info!("module {name}: loaded ({n} file(s))"),
-            Ok(modules::Loaded::Builtin) => info!("module {name}: built into the kernel"),
-            Ok(modules::Loaded::Already) => info!("module {name}: already loaded"),
-            Err(e) => errors.push(e),
-        }
-        between();
-    }
-    ((), errors)
 }
 
 fn loopback(nl: &mut Netlink) -> Vec<String> {
@@ -150,6 +114,19 @@ pub fn boot() -> ! {
     });
     let (cfg, credentials_dir) = step(&mut tl, "config", || read_config(tables.as_ref()));
     crate::log::set_debug(cfg.debug);
+    // The notify socket's transport before the first message (not in the background).
+    if let Some(addr) = cfg.notify_socket {
+        step(&mut tl, "vsock for notify", || {
+            let Some(tables) = tables.as_ref() else {
+                return ((), Vec::new());
+            };
+            let errors = drivers::for_notify(addr.cid)
+                .iter()
+                .filter_map(|m| tables.load(m).err())
+                .collect();
+            ((), errors)
+        });
+    }
     let mut notify = Notify::new(cfg.notify_socket);
 
     let publish = Publish {
@@ -190,40 +167,51 @@ pub fn boot() -> ! {
     });
     let mut network = Network::new(&cfg, publish, nl, events);
     network.add_interfaces(links);
-    // From here on, DHCP is answered between modules: a NIC whose carrier comes as it is
-    // set up (virtio) has its OFFER in milliseconds.
-    step(&mut tl, "modules", || {
-        load_modules(tables.as_ref(), &cfg.modules, |_| true, &mut || {
-            network.serve_ready()
-        })
-    });
-    step(&mut tl, "fstab", || {
-        (
-            (),
-            crate::system::fstab::mount_all(
-                std::path::Path::new("/etc/fstab"),
-                crate::system::fstab::Phase::Local,
-            ),
-        )
-    });
-    // Open after coldplug: devices seen from here on come as uevents. A NIC whose driver
-    // the second coldplug loaded is picked up by the link events.
+    // Open before the other drivers load: a device one of them reveals comes as a
+    // uevent too (loading its driver twice is harmless: the second finds it loaded). A
+    // NIC whose driver loads from here on is picked up by the link events.
     let hotplug = crate::system::uevent::Hotplug::open()
         .map_err(|e| info!("hotplug: {e}"))
         .ok();
-    // After coldplug, which loaded `button`: ACPI's events flow from then on. Its
-    // fallback watches input devices that hotplug reports from here on.
+    // The other drivers load behind the boot; the shell waits for them only when fstab
+    // has mounts it must find done (not nofail, not noauto, local).
+    let wait_for_drivers = drivers::fstab_needs_drivers();
+    let mut background = Background::start(tables, cfg.modules.clone(), !wait_for_drivers);
+    if wait_for_drivers {
+        // DHCP is answered meanwhile: a NIC whose carrier comes as it is set up
+        // (virtio) has its OFFER in milliseconds.
+        step(&mut tl, "drivers for fstab", || {
+            background.wait(&mut || network.serve_ready());
+            ((), Vec::new())
+        });
+        step(&mut tl, "fstab", || {
+            (
+                (),
+                crate::system::fstab::mount_all(
+                    std::path::Path::new("/etc/fstab"),
+                    crate::system::fstab::Phase::Local,
+                ),
+            )
+        });
+    }
+    // ACPI's netlink family is the kernel's own; `button`, which sends the power
+    // button's events into it, may still be loading. The fallback watches input devices
+    // that hotplug reports from here on.
     let (power_button, lines) = crate::system::power_button::PowerButton::open();
     for line in lines {
         info!("{line}");
     }
-    // The first moment a vsock transport can be there: its driver loads with the others.
-    notify.status("Booting: drivers loaded, filesystems mounted");
+    notify.status(if wait_for_drivers {
+        "Booting: drivers loaded, filesystems mounted"
+    } else {
+        "Booting: network drivers loaded, the others loading"
+    });
     let tty = console::console_tty(cfg.console.as_deref());
     let net_mounts = NetworkMounts::new(std::path::Path::new("/etc/fstab"));
     Pid1::new(cfg, tty, signals, network, hotplug, Some(power_button), tl)
         .with_host(credentials_dir, notify)
         .with_network_mounts(net_mounts)
+        .with_drivers(background)
         .run()
 }
 

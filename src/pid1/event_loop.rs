@@ -8,6 +8,7 @@ use crate::clock::{Uptime, uptime};
 use crate::config::cmdline::{Config, OnExit};
 use crate::info;
 use crate::net::network::Network;
+use crate::pid1::drivers::Background;
 use crate::pid1::foreground::{AfterExit, Foreground, Program};
 use crate::pid1::guard::Guard;
 use crate::pid1::notify::Notify;
@@ -34,7 +35,12 @@ pub struct Pid1 {
     /// fstab's `_netdev` and network filesystems, mounted once there is a lease.
     net_mounts: Option<NetworkMounts>,
     notify: Notify,
+    /// The drivers still loading behind the boot; shutdown waits for them, bounded.
+    drivers: Option<Background>,
 }
+
+/// How long shutdown waits for the drivers still loading before it unmounts.
+const DRIVERS_BOUND: Duration = Duration::from_secs(3);
 
 impl Pid1 {
     pub fn new(
@@ -69,6 +75,7 @@ impl Pid1 {
             timeline,
             net_mounts: None,
             notify: Notify::new(None),
+            drivers: None,
         };
         pid1.take_marks();
         pid1
@@ -88,6 +95,12 @@ impl Pid1 {
         for name in marks {
             self.notify.milestone(&name);
         }
+        self
+    }
+
+    /// The drivers loading behind the boot, for shutdown to wait for.
+    pub fn with_drivers(mut self, drivers: Background) -> Self {
+        self.drivers = Some(drivers);
         self
     }
 
@@ -136,6 +149,10 @@ impl Pid1 {
             let cause = format!("{} cannot start", self.foreground_name());
             self.shutdown(ending, &cause, Some(127));
         }
+        if first && let Some(drivers) = self.drivers.as_mut() {
+            // The shell has started: the drivers nobody waits for may load now.
+            drivers.begin();
+        }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
             // the console, and /run/qinit/boot.json for `qinit analyze` and the bench.
@@ -171,6 +188,15 @@ impl Pid1 {
     fn shutdown(&mut self, ending: Ending, cause: &str, exit_status: Option<i32>) -> ! {
         // Its evdev fds would keep /dev busy at unmount; no press matters any more.
         self.power_button = None;
+        // A driver thread reading /sys or mounting fstab's entries would keep them busy.
+        if let Some(mut drivers) = self.drivers.take()
+            && !drivers.finish_within(DRIVERS_BOUND)
+        {
+            info!(
+                "shutdown: drivers still loading after {}; going on",
+                crate::log::ms(DRIVERS_BOUND)
+            );
+        }
         let kind = match ending {
             Ending::Kind(kind) => kind,
             Ending::DebugExit { .. } => Kind::PowerOff,

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod credentials;
+pub mod drivers;
 pub mod event_loop;
 pub mod foreground;
 pub mod guard;

@@ -616,9 +616,42 @@ pub fn has_network_entries(path: &Path) -> bool {
         .any(|e| matches!(plan(e), Ok(MountPlan::Mount(m)) if m.network))
 }
 
+/// Whether the fstab `text` has a local entry the boot must mount before the shell or
+/// appliance starts: one that is mounted at boot (not `noauto`), needs no network, and
+/// is not `nofail`. Such an entry may need a disk's or a filesystem's driver, so the
+/// boot waits for every driver first; without one, the drivers load in the background.
+pub fn needs_local_mounts(text: &str) -> bool {
+    let (entries, _) = parse(text);
+    entries
+        .iter()
+        .any(|e| matches!(plan(e), Ok(MountPlan::Mount(m)) if !m.network && !m.nofail))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_local_entries_without_nofail_or_noauto_must_be_mounted_first() {
+        for (text, needed) in [
+            ("", false),
+            ("# nothing\n", false),
+            ("/dev/vda /data ext4 defaults 0 2\n", true),
+            ("LABEL=x /data ext4 noatime 0 0\n", true),
+            ("tmpfs /mnt/t tmpfs size=1m 0 0\n", true),
+            ("/dev/vda /data ext4 defaults,nofail 0 2\n", false),
+            ("/dev/vda /data ext4 noauto 0 0\n", false),
+            ("srv:/export /mnt/nfs nfs defaults 0 0\n", false),
+            ("/dev/vda /data ext4 _netdev 0 0\n", false),
+            (
+                "/dev/vda /data ext4 defaults,nofail 0 2\n/dev/vdb /b ext4 defaults 0 2\n",
+                true,
+            ),
+            ("garbage\n", false),
+        ] {
+            assert_eq!(needs_local_mounts(text), needed, "{text:?}");
+        }
+    }
 
     #[test]
     fn network_entries_wait_for_the_network_by_option_or_by_type() {
