@@ -101,7 +101,7 @@ def run(runs_csv, client, run_no, log, iface, resolv, cmd):
             address = now
         if dns is None and has_dns(resolv):
             dns = now
-        if address is not None and (dns is not None or pid is None):
+        if address is not None and (dns is not None or not cmd):
             break
         if pid is not None:
             p, status = os.waitpid(pid, os.WNOHANG)
@@ -111,18 +111,17 @@ def run(runs_csv, client, run_no, log, iface, resolv, cmd):
                     print(f"ipv6_timing: {client} run {run_no}: exited with {status}", file=sys.stderr)
                     code = 1
                     break
-                if not cmd:
-                    break
         time.sleep(0.001)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and not os.waitpid(pid, os.WNOHANG)[0]:
-            time.sleep(0.01)
-        else:
+        while not os.waitpid(pid, os.WNOHANG)[0]:
             if time.monotonic() >= deadline:
+                print(f"ipv6_timing: {client} run {run_no}: still running 3 s after SIGTERM: killing it", file=sys.stderr)
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
     os.close(fd)
 
     def since(t):
