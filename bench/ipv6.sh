@@ -100,8 +100,9 @@ new_pair() {
 start_dnsmasq() {
     # ra-param: unsolicited advertisements 600 s apart once dnsmasq settles, so that
     # what reaches a client answers its solicitation. dnsmasq still sends some of its
-    # own 0-5 s after it starts or a route changes (as vc0's carrier brings vs0's), and
-    # 5-20 s apart for a minute (src/radv.c); they can shorten a slow client's wait.
+    # own: 0-5 s after it starts, 1 s after a route change (as vc0's carrier brings
+    # vs0's), then 5-20 s apart for a minute (src/radv.c); they can shorten a slow
+    # client's wait.
     ip netns exec "$SRV" dnsmasq --no-daemon --conf-file=/dev/null --port=0 \
         --interface=vs0 --bind-interfaces --enable-ra --ra-param=vs0,600 \
         --dhcp-range=::,constructor:vs0,ra-stateless,64 \
