@@ -36,19 +36,7 @@ die() { echo "bench: error: $*" >&2; exit 1; }
 case $N in ''|*[!0-9]*|0) die "usage: $0 [N]  (N a positive number of runs)" ;; esac
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, dnsmasq)"
 
-missing=""
-for p in $APT_PACKAGES; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
-        missing="$missing $p"
-    fi
-done
-if [ -n "$missing" ]; then
-    say "apt-get update"
-    apt-get update -qq
-    say "apt-get install$missing"
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
-fi
+install_missing $APT_PACKAGES
 
 qinit_binary
 DHCPCD=$(command -v dhcpcd || echo /usr/sbin/dhcpcd)

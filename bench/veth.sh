@@ -1,8 +1,24 @@
-# Sourced by bench/dhcp.sh and bench/flood.sh: what both need to run `qinit dhcp` on a
+# Sourced by bench/dhcp.sh, bench/flood.sh and bench/ipv6.sh: what both need to run `qinit dhcp` on a
 # veth pair between two network namespaces of their own. The caller sets ROOT, SRV, CLI
 # and NET, and defines say and die.
 
 TARGET=x86_64-unknown-linux-gnu
+
+# Installs those of the Debian packages "$@" that are missing.
+install_missing() {
+    local missing="" p
+    for p in "$@"; do
+        if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+            missing="$missing $p"
+        fi
+    done
+    [ -n "$missing" ] || return 0
+    say "apt-get update"
+    apt-get update -qq
+    say "apt-get install$missing"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+}
 
 # QINIT: the binary to measure; by default the static release build, built first.
 qinit_binary() {

@@ -9,7 +9,6 @@ use crate::net::netif::{NetIf, Outcome};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,36 +92,12 @@ pub fn main(args: &[String]) -> i32 {
     if args.iter().any(|a| a == "-6") {
         return super::dhcp6::main(args);
     }
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("qinit dhcp: {e}\n{}", super::USAGE);
-            return 2;
-        }
-    };
-    match run(&args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("qinit dhcp: {e}");
-            1
-        }
-    }
+    super::face_main("qinit dhcp", parse(args), run)
 }
 
 fn run(args: &Args) -> Result<i32, String> {
-    // SIGTERM and SIGINT end the client (releasing the lease with --release); the
-    // handlers only write to a pipe that wakes the poll.
-    let (mut sig_rx, sig_tx) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
-    sig_rx
-        .set_nonblocking(true)
-        .map_err(|e| format!("signal pipe: {e}"))?;
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let tx = sig_tx
-            .try_clone()
-            .map_err(|e| format!("signal pipe: {e}"))?;
-        signal_hook::low_level::pipe::register(sig, tx)
-            .map_err(|e| format!("signal {sig}: {e}"))?;
-    }
+    // SIGTERM and SIGINT end the client (releasing the lease with --release).
+    let mut sig_rx = super::stop_signals()?;
     let mut nl = Netlink::open()?;
     let events = LinkEvents::open()?;
     let link = nl.link(&args.iface)?;

@@ -11,7 +11,6 @@ use crate::net::link::Netlink;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,34 +81,12 @@ fn print_config(iface: &str, mode: &str, c: &Config6) {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("qinit dhcp -6: {e}\n{}", super::USAGE);
-            return 2;
-        }
-    };
-    match run(&args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("qinit dhcp -6: {e}");
-            1
-        }
-    }
+    super::face_main("qinit dhcp -6", parse(args), run)
 }
 
 fn run(args: &Args) -> Result<i32, String> {
-    let (mut sig_rx, sig_tx) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
-    sig_rx
-        .set_nonblocking(true)
-        .map_err(|e| format!("signal pipe: {e}"))?;
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let tx = sig_tx
-            .try_clone()
-            .map_err(|e| format!("signal pipe: {e}"))?;
-        signal_hook::low_level::pipe::register(sig, tx)
-            .map_err(|e| format!("signal {sig}: {e}"))?;
-    }
+    // SIGTERM and SIGINT end the client (releasing the lease with --release).
+    let mut sig_rx = super::stop_signals()?;
     let mut nl = Netlink::open()?;
     let flags = Ipv6Events::open()?;
     let link = nl.link(&args.iface)?;

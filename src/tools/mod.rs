@@ -18,3 +18,38 @@ pub const USAGE: &str =
        qinit poweroff|reboot|halt
        shutdown [-h|-P|-H|-r] [now|+0] [WALL MESSAGE...]   (as /sbin/shutdown)
        shutdown -c";
+
+/// A tool's main: `parsed` arguments, then `run`. Bad arguments exit 2 with the usage,
+/// a failed run 1, each with one line naming the tool.
+fn face_main<A>(
+    name: &str,
+    parsed: Result<A, String>,
+    run: impl FnOnce(&A) -> Result<i32, String>,
+) -> i32 {
+    let args = match parsed {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{name}: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    run(&args).unwrap_or_else(|e| {
+        eprintln!("{name}: {e}");
+        1
+    })
+}
+
+/// The read end of a non-blocking pipe that SIGTERM and SIGINT write to: a tool's poll
+/// wakes on it and ends (releasing, if asked). The handlers only write to the pipe.
+fn stop_signals() -> Result<std::os::unix::net::UnixStream, String> {
+    let (rx, tx) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
+    rx.set_nonblocking(true)
+        .map_err(|e| format!("signal pipe: {e}"))?;
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let tx = tx.try_clone().map_err(|e| format!("signal pipe: {e}"))?;
+        signal_hook::low_level::pipe::register(sig, tx)
+            .map_err(|e| format!("signal {sig}: {e}"))?;
+    }
+    Ok(rx)
+}
