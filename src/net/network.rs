@@ -56,6 +56,9 @@ pub struct Network {
     router_seen: bool,
     /// When IPv6 first came on for a DHCP link (for `readiness`).
     ipv6_since: Option<Uptime>,
+    /// Links (index, name) whose IPv6 came on and whose first IPv6 address event brings
+    /// one more router solicitation (see `router_solicit`).
+    solicit_again: Vec<(u32, String)>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -107,6 +110,7 @@ impl Network {
             host_v6: None,
             router_seen: false,
             ipv6_since: None,
+            solicit_again: Vec::new(),
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -601,6 +605,9 @@ impl Network {
         }
         let now = uptime();
         self.ipv6_since.get_or_insert(now);
+        for n in self.netifs.iter().filter(|n| names.contains(&n.link.name)) {
+            self.solicit_again.push((n.link.index, n.link.name.clone()));
+        }
         let Some(nl) = self.nl.as_mut() else {
             return;
         };
@@ -929,6 +936,10 @@ impl Network {
                     }
                 }
                 Ipv6Change::Addresses(index) => {
+                    if let Some(at) = self.solicit_again.iter().position(|(i, _)| *i == index) {
+                        let (_, name) = self.solicit_again.swap_remove(at);
+                        crate::net::router_solicit::solicit_again(&name, index);
+                    }
                     for d in self.dhcp6.iter_mut().filter(|d| d.link.index == index) {
                         events.extend(d.addresses_changed(nl, now));
                     }

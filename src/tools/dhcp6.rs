@@ -108,6 +108,8 @@ fn run(args: &Args) -> Result<i32, String> {
         crate::debug!("{e}");
     }
     let mut outs = dhcp.ipv6_started(&mut nl, started);
+    // Once more at the first address event: the link-local address is there then.
+    let mut solicit_again = true;
     loop {
         for o in outs.drain(..) {
             if let Event6::Configured(c) = o {
@@ -161,9 +163,16 @@ fn run(args: &Args) -> Result<i32, String> {
             }
             return Ok(0);
         }
-        if ready.first() == Some(&true)
-            && flags.read().contains(&Ipv6Change::Flags(dhcp.link.index))
-        {
+        let changes = if ready.first() == Some(&true) {
+            flags.read()
+        } else {
+            Vec::new()
+        };
+        if solicit_again && changes.contains(&Ipv6Change::Addresses(dhcp.link.index)) {
+            solicit_again = false;
+            crate::net::router_solicit::solicit_again(&args.iface, dhcp.link.index);
+        }
+        if changes.contains(&Ipv6Change::Flags(dhcp.link.index)) {
             outs.extend(dhcp.flags_changed(&mut nl, now));
         }
         if ready.get(2) == Some(&true) {
