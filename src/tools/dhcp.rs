@@ -22,42 +22,19 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
-    let mut out = Args {
-        iface: String::new(),
-        once: false,
-        release: false,
-        rapid_commit: false,
-        timeout: None,
-        etc: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--once" => out.once = true,
-            "--release" => out.release = true,
-            "--rapid-commit" => out.rapid_commit = true,
-            "--debug" => crate::log::set_debug(true),
-            "--timeout" => {
-                let v = it.next().ok_or("--timeout needs seconds")?;
-                let s: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
-                // try_: from_secs_f64 panics on a value no Duration holds (1e300).
-                match Duration::try_from_secs_f64(s) {
-                    Ok(t) if s > 0.0 => out.timeout = Some(t),
-                    _ => return Err(format!("--timeout: bad seconds '{v}'")),
-                }
-            }
-            "--etc" => out.etc = Some(PathBuf::from(it.next().ok_or("--etc needs a directory")?)),
-            s if s.starts_with('-') => return Err(format!("unknown option '{s}'")),
-            s if out.iface.is_empty() => out.iface = s.to_string(),
-            s => return Err(format!("unexpected argument '{s}'")),
-        }
-    }
-    if out.iface.is_empty() {
-        return Err("no interface given".into());
-    }
-    Ok(out)
+    let mut rapid_commit = false;
+    let c = super::parse_client_args(args, |flag| {
+        rapid_commit |= flag == "--rapid-commit";
+        flag == "--rapid-commit"
+    })?;
+    Ok(Args {
+        iface: c.iface,
+        once: c.once,
+        release: c.release,
+        rapid_commit,
+        timeout: c.timeout,
+        etc: c.etc,
+    })
 }
 
 pub fn print_lease(iface: &str, l: &Lease) {

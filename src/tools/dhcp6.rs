@@ -25,43 +25,27 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
-    let mut out = Args {
-        iface: String::new(),
-        once: false,
-        release: false,
-        mode: None,
-        timeout: None,
-        etc: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-6" => {}
-            "--once" => out.once = true,
-            "--release" => out.release = true,
-            "--stateless" => out.mode = Some(Mode::Stateless),
-            "--stateful" => out.mode = Some(Mode::Stateful),
-            "--debug" => crate::log::set_debug(true),
-            "--timeout" => {
-                let v = it.next().ok_or("--timeout needs seconds")?;
-                let s: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
-                match Duration::try_from_secs_f64(s) {
-                    Ok(t) if s > 0.0 => out.timeout = Some(t),
-                    _ => return Err(format!("--timeout: bad seconds '{v}'")),
-                }
-            }
-            "--etc" => out.etc = Some(PathBuf::from(it.next().ok_or("--etc needs a directory")?)),
-            s if s.starts_with('-') => return Err(format!("unknown option '{s}'")),
-            s if out.iface.is_empty() => out.iface = s.to_string(),
-            s => return Err(format!("unexpected argument '{s}'")),
+    let mut mode = None;
+    let c = super::parse_client_args(args, |flag| match flag {
+        "-6" => true,
+        "--stateless" => {
+            mode = Some(Mode::Stateless);
+            true
         }
-    }
-    if out.iface.is_empty() {
-        return Err("no interface given".into());
-    }
-    Ok(out)
+        "--stateful" => {
+            mode = Some(Mode::Stateful);
+            true
+        }
+        _ => false,
+    })?;
+    Ok(Args {
+        iface: c.iface,
+        once: c.once,
+        release: c.release,
+        mode,
+        timeout: c.timeout,
+        etc: c.etc,
+    })
 }
 
 fn print_config(iface: &str, mode: &str, c: &Config6) {

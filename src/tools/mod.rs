@@ -53,3 +53,58 @@ fn stop_signals() -> Result<std::os::unix::net::UnixStream, String> {
     }
     Ok(rx)
 }
+
+/// What both faces of `qinit dhcp` (v4 and `-6`) take on their command line.
+struct ClientArgs {
+    iface: String,
+    once: bool,
+    release: bool,
+    timeout: Option<std::time::Duration>,
+    etc: Option<std::path::PathBuf>,
+}
+
+/// Parses the options both clients share; `own(flag)` takes a face's own flags and says
+/// whether it knew the flag.
+fn parse_client_args(
+    args: &[String],
+    mut own: impl FnMut(&str) -> bool,
+) -> Result<ClientArgs, String> {
+    let mut out = ClientArgs {
+        iface: String::new(),
+        once: false,
+        release: false,
+        timeout: None,
+        etc: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            s if own(s) => {}
+            "--once" => out.once = true,
+            "--release" => out.release = true,
+            "--debug" => crate::log::set_debug(true),
+            "--timeout" => {
+                let v = it.next().ok_or("--timeout needs seconds")?;
+                let s: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout: bad seconds '{v}'"))?;
+                // try_: from_secs_f64 panics on a value no Duration holds (1e300).
+                match std::time::Duration::try_from_secs_f64(s) {
+                    Ok(t) if s > 0.0 => out.timeout = Some(t),
+                    _ => return Err(format!("--timeout: bad seconds '{v}'")),
+                }
+            }
+            "--etc" => {
+                let dir = it.next().ok_or("--etc needs a directory")?;
+                out.etc = Some(std::path::PathBuf::from(dir));
+            }
+            s if s.starts_with('-') => return Err(format!("unknown option '{s}'")),
+            s if out.iface.is_empty() => out.iface = s.to_string(),
+            s => return Err(format!("unexpected argument '{s}'")),
+        }
+    }
+    if out.iface.is_empty() {
+        return Err("no interface given".into());
+    }
+    Ok(out)
+}
