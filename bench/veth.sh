@@ -2,8 +2,6 @@
 # veth pair between two network namespaces of their own. The caller sets ROOT, SRV, CLI
 # and NET, and defines say and die.
 
-TARGET=x86_64-unknown-linux-gnu
-
 # Installs those of the Debian packages "$@" that are missing.
 install_missing() {
     local missing="" p
@@ -23,9 +21,8 @@ install_missing() {
 # QINIT: the binary to measure; by default the static release build, built first.
 qinit_binary() {
     if [ -z "${QINIT:-}" ]; then
-        say "cargo build --release --target $TARGET (static)"
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET")
-        QINIT=$ROOT/target/$TARGET/release/qinit
+        say "./build.sh binary (the static binary the image gets)"
+        QINIT=$("$ROOT/build.sh" binary | tail -n 1)
     fi
     [ -x "$QINIT" ] || die "$QINIT: not an executable"
     QINIT=$(readlink -f "$QINIT")

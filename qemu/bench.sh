@@ -13,6 +13,7 @@
 #               virtio; the baseline insmods virtio_mmio and virtio_net); the kernel
 #               gets tsc_early_khz=<the host's> (both images), as tests/nics.rs gives it:
 #               microvm has no timer to calibrate the TSC against on a loaded host
+#   APPEND="words"   more kernel command line, for both images (e.g. qinit.ipv6=off)
 #   CSV=path    every boot's figures (default out/bench.csv; out/bench-virtio.csv for virtio,
 #               out/bench-microvm.csv for microvm)
 #   SVG=path    timeline of the median boot of each image (default out/boot-timeline.svg;
@@ -56,7 +57,7 @@ esac
 CSV=${CSV:-$OUT/bench$SUFFIX.csv}
 SVG=${SVG:-$OUT/boot-timeline$SUFFIX.svg}
 LOGS=${LOGS:-$OUT/bench-logs$SUFFIX}
-QINIT=$ROOT/target/x86_64-unknown-linux-gnu/release/qinit
+QINIT=$STAGE/init  # the binary in the image, as build.sh installed it
 BASELINE=${BASELINE:-classic}
 
 case $N in ''|*[!0-9]*|0) die "usage: $0 [N]  (N a positive number of boots per image)" ;; esac
