@@ -64,7 +64,8 @@ def tsc_khz():
 def append(nic):
     """The kernel command line, the same for both images."""
     khz = tsc_khz() if nic == "microvm" else None
-    return APPEND + (f" tsc_early_khz={khz}" if khz else "")
+    extra = os.environ.get("APPEND", "").strip()
+    return APPEND + (f" tsc_early_khz={khz}" if khz else "") + (f" {extra}" if extra else "")
 
 
 def qemu_command(kernel, initrd, nic="e1000"):
