@@ -16,7 +16,8 @@ use crate::system::fstab;
 use crate::system::fstab::Phase;
 use crate::system::modules;
 use std::path::Path;
-use std::thread::JoinHandle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
@@ -78,7 +79,10 @@ pub fn fstab_needs_drivers() -> bool {
 
 /// The drivers loading behind the boot.
 pub struct Background {
-    thread: Option<JoinHandle<()>>,
+    /// Set by the thread when its work is over (a panic in it included). The thread is
+    /// detached: it frees its own stack when it ends, not only once PID 1 joins it, so
+    /// the pages it used leave PID 1's memory at once.
+    done: Option<Arc<AtomicBool>>,
     /// Tells the thread to begin; dropped once it was told.
     go: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -87,6 +91,13 @@ pub struct Background {
 /// (the power button's, say) comes after the boot's network step.
 pub const HOLD_BOUND: Duration = Duration::from_secs(5);
 
+/// How long after the shell's (or appliance's) first start the drivers nobody waits for
+/// begin: its exec and profile have the guest's CPU to themselves meanwhile (about 40 ms
+/// under TCG here). A driver's load runs long stretches in the kernel that nothing
+/// preempts, so begun at the start it delays the shell's first prompt (README,
+/// "Benchmarks").
+pub const AFTER_START: Duration = Duration::from_millis(250);
+
 impl Background {
     /// Starts a thread that, once told to (`begin`, or after `HOLD_BOUND`), loads every
     /// device's driver, then `extras`; after them, if `mount_fstab`, it mounts fstab's
@@ -94,6 +105,8 @@ impl Background {
     pub fn start(tables: Option<modules::Tables>, extras: Vec<String>, mount_fstab: bool) -> Self {
         let again = extras.clone();
         let (go, begin) = std::sync::mpsc::channel::<()>();
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
         let spawned = std::thread::Builder::new()
             .name("drivers".into())
             .spawn(move || {
@@ -103,10 +116,12 @@ impl Background {
                 Guard::default().run("loading drivers in the background", || {
                     load_and_mount(tables.as_ref(), &extras, mount_fstab, " in the background")
                 });
+                flag.store(true, Ordering::Release);
             });
         match spawned {
-            Ok(thread) => Background {
-                thread: Some(thread),
+            // Dropping the handle detaches the thread; `done` says when it is over.
+            Ok(_detached) => Background {
+                done: Some(done),
                 go: Some(go),
             },
             Err(e) => {
@@ -116,61 +131,55 @@ impl Background {
                     .ok();
                 load_and_mount(tables.as_ref(), &again, mount_fstab, "");
                 Background {
-                    thread: None,
+                    done: None,
                     go: None,
                 }
             }
         }
     }
 
-    /// Lets the thread begin (once; later calls do nothing). On the guest's one CPU a
-    /// driver's load runs long stretches in the kernel that nothing preempts, nice 19 or
-    /// not: begun while the lease is on its way or the shell starts, it delays both
-    /// (measured: README, "Benchmarks"). So the boot holds it until the shell or
-    /// appliance has started, or until something must wait for it.
+    /// Lets the thread begin (once; later calls do nothing). The boot holds it until
+    /// `AFTER_START` after the shell or appliance has started, or until something must
+    /// wait for it.
     pub fn begin(&mut self) {
         if let Some(go) = self.go.take() {
             let _ = go.send(());
         }
     }
 
+    /// Whether the thread was told to begin (or never was one).
+    pub fn begun(&self) -> bool {
+        self.go.is_none()
+    }
+
+    fn finished(&self) -> bool {
+        self.done.as_ref().is_none_or(|d| d.load(Ordering::Acquire))
+    }
+
     /// Waits until every driver is loaded, running `between` every few milliseconds
     /// meanwhile (PID 1 answers DHCP there).
     pub fn wait(&mut self, between: &mut dyn FnMut()) {
         self.begin();
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        while !thread.is_finished() {
+        while !self.finished() {
             between();
             std::thread::sleep(Duration::from_millis(5));
         }
-        if thread.join().is_err() {
-            info!("drivers: the loading thread ended in a panic");
-        }
+        self.done = None;
     }
-}
 
-impl Background {
     /// At shutdown: waits up to `bound` for the thread to end, so that no driver loads
     /// and no fstab mount starts while the filesystems are unmounted. False if it was
     /// still at work when the bound passed (it is then left to run).
     pub fn finish_within(&mut self, bound: Duration) -> bool {
         self.begin();
-        let Some(thread) = self.thread.take() else {
-            return true;
-        };
         let end = std::time::Instant::now() + bound;
-        while !thread.is_finished() {
+        while !self.finished() {
             if std::time::Instant::now() >= end {
-                self.thread = Some(thread);
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        if thread.join().is_err() {
-            info!("drivers: the loading thread ended in a panic");
-        }
+        self.done = None;
         true
     }
 }

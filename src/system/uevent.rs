@@ -7,7 +7,7 @@
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_KOBJECT_UEVENT};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 
 pub struct Uevents {
     sock: Socket,
@@ -38,34 +38,53 @@ pub struct Hotplug {
     pub events: Uevents,
     aliases: crate::system::modalias::AliasTable,
     tables: Arc<Tables>,
-    /// The loader thread. None if it could not be started; the loop then loads in place.
-    loader: Option<Loader>,
+    /// Loads each batch's drivers on a thread (in the loop if none starts).
+    loader: Loader,
 }
 
-/// The helper thread that loads drivers, so that a slow probe never stalls the loop.
+/// Loads drivers on a helper thread, so that a slow probe never stalls the loop. Each
+/// batch of uevents gets a thread of its own that ends with its last load: an idle
+/// thread would keep the stack pages its loads touched in PID 1's memory for good.
 struct Loader {
-    queue: Sender<(String, String)>,
+    load: Arc<LoadFn>,
 }
+
+/// Loads one driver: `(modalias, module)`.
+type LoadFn = dyn Fn(&str, &str) + Send + Sync;
 
 impl Loader {
-    /// Starts the thread "hotplug", which calls `load(modalias, module)` for each job.
-    fn spawn(load: impl Fn(&str, &str) + Send + 'static) -> std::io::Result<Loader> {
-        let (queue, jobs) = std::sync::mpsc::channel::<(String, String)>();
-        std::thread::Builder::new()
-            .name("hotplug".into())
-            .spawn(move || {
-                for (modalias, module) in jobs {
-                    load(&modalias, &module);
-                }
-            })?;
-        Ok(Loader { queue })
+    fn new(load: impl Fn(&str, &str) + Send + Sync + 'static) -> Loader {
+        Loader {
+            load: Arc::new(load),
+        }
     }
 
-    /// Queues a job without waiting for it; false if the thread is gone.
-    fn submit(&self, modalias: &str, module: &str) -> bool {
-        self.queue
-            .send((modalias.to_string(), module.to_string()))
-            .is_ok()
+    /// Starts the thread "hotplug", which calls `load(modalias, module)` for each job in
+    /// order, and returns without waiting for it; the jobs back if no thread started.
+    fn submit(&self, jobs: Vec<(String, String)>) -> Result<(), Vec<(String, String)>> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let load = Arc::clone(&self.load);
+        // Shared, so that a spawn that fails hands the jobs back.
+        let handed = Arc::new(Mutex::new(Some(jobs)));
+        let theirs = Arc::clone(&handed);
+        let spawned = std::thread::Builder::new()
+            .name("hotplug".into())
+            .spawn(move || {
+                let jobs = theirs.lock().ok().and_then(|mut j| j.take());
+                for (modalias, module) in jobs.unwrap_or_default() {
+                    load(&modalias, &module);
+                }
+            });
+        match spawned {
+            Ok(_detached) => Ok(()),
+            Err(e) => {
+                crate::info!("hotplug: no loader thread ({e}); loading in the loop");
+                let jobs = handed.lock().ok().and_then(|mut j| j.take());
+                Err(jobs.unwrap_or_default())
+            }
+        }
     }
 }
 
@@ -78,9 +97,7 @@ impl Hotplug {
         let text = std::fs::read_to_string(format!("{dir}/modules.alias")).unwrap_or_default();
         let tables = Arc::new(Tables { dir, deps, builtin });
         let worker = Arc::clone(&tables);
-        let loader = Loader::spawn(move |modalias, module| worker.load(modalias, module))
-            .map_err(|e| crate::info!("hotplug: no loader thread ({e}); loading in the loop"))
-            .ok();
+        let loader = Loader::new(move |modalias, module| worker.load(modalias, module));
         Ok(Hotplug {
             events,
             aliases: crate::system::modalias::AliasTable::parse(&text),
@@ -94,6 +111,7 @@ impl Hotplug {
     /// (for the power button's fallback).
     pub fn handle(&self) -> Handled {
         let mut handled = Handled::default();
+        let mut jobs = Vec::new();
         for added in self.events.added() {
             if let Some(node) = added.input_node {
                 handled.input_nodes.push(node);
@@ -102,13 +120,12 @@ impl Hotplug {
                 continue;
             };
             for module in self.aliases.matches(&modalias) {
-                let queued = self
-                    .loader
-                    .as_ref()
-                    .is_some_and(|l| l.submit(&modalias, &module));
-                if !queued {
-                    self.tables.load(&modalias, &module);
-                }
+                jobs.push((modalias.clone(), module));
+            }
+        }
+        if let Err(jobs) = self.loader.submit(jobs) {
+            for (modalias, module) in jobs {
+                self.tables.load(&modalias, &module);
             }
         }
         handled
@@ -209,16 +226,25 @@ mod tests {
     fn drivers_load_on_the_helper_thread_and_the_loop_does_not_wait() {
         let (done, finished) = std::sync::mpsc::channel();
         // A probe as slow as e1000's PHY wait.
-        let loader = Loader::spawn(move |modalias, module| {
+        let done = std::sync::Mutex::new(done);
+        let loader = Loader::new(move |modalias, module| {
             std::thread::sleep(std::time::Duration::from_millis(400));
             let thread = std::thread::current().name().map(str::to_string);
-            done.send((modalias.to_string(), module.to_string(), thread))
+            done.lock()
+                .unwrap()
+                .send((modalias.to_string(), module.to_string(), thread))
                 .unwrap();
-        })
-        .unwrap();
+        });
         let start = std::time::Instant::now();
-        assert!(loader.submit("pci:v00008086d0000100Esv*", "e1000"));
-        assert!(loader.submit("pci:v00001AF4d00001000sv*", "virtio_net"));
+        let job = |a: &str, m: &str| (a.to_string(), m.to_string());
+        assert!(
+            loader
+                .submit(vec![
+                    job("pci:v00008086d0000100Esv*", "e1000"),
+                    job("pci:v00001AF4d00001000sv*", "virtio_net"),
+                ])
+                .is_ok()
+        );
         assert!(
             start.elapsed() < std::time::Duration::from_millis(200),
             "submitting waited for the load: {:?}",
