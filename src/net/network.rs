@@ -59,6 +59,8 @@ pub struct Network {
     /// Links (index, name) whose IPv6 came on and whose first IPv6 address event brings
     /// one more router solicitation (see `router_solicit`).
     solicit_again: Vec<(u32, String)>,
+    /// A lease was bound: the IPv6 of the leased interfaces comes on at the next `tick`.
+    ipv6_due: bool,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -111,6 +113,7 @@ impl Network {
             router_seen: false,
             ipv6_since: None,
             solicit_again: Vec::new(),
+            ipv6_due: false,
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -755,6 +758,9 @@ impl Network {
         for t in self.dhcp6.iter().filter_map(Dhcp6If::next_wakeup) {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        if self.ipv6_due {
+            wake = Some(now);
+        }
         wake
     }
 
@@ -763,6 +769,18 @@ impl Network {
     pub fn tick(&mut self, now: Uptime) {
         let on = self.ipv6_held.release_expired(now);
         self.ipv6_on(on);
+        if std::mem::take(&mut self.ipv6_due) {
+            let bound: Vec<String> = self
+                .netifs
+                .iter()
+                .filter(|n| n.lease().is_some())
+                .map(|n| n.link.name.clone())
+                .collect();
+            let on = self
+                .ipv6_held
+                .release(|name| bound.iter().any(|b| b == name));
+            self.ipv6_on(on);
+        }
         if let Some(w) = self.wifi.as_mut()
             && w.next_wakeup().is_some_and(|t| t <= now)
         {
@@ -1097,16 +1115,8 @@ impl Network {
 
     fn outcomes(&mut self, outcomes: Vec<Outcome>) {
         if outcomes.iter().any(|o| matches!(o, Outcome::Bound(_))) {
-            let bound: Vec<String> = self
-                .netifs
-                .iter()
-                .filter(|n| n.lease().is_some())
-                .map(|n| n.link.name.clone())
-                .collect();
-            let on = self
-                .ipv6_held
-                .release(|name| bound.iter().any(|b| b == name));
-            self.ipv6_on(on);
+            // IPv6 comes on at the next `tick`: the event loop starts the shell first.
+            self.ipv6_due = true;
         }
         let lost = outcomes.contains(&Outcome::Lost);
         for o in outcomes {

@@ -37,6 +37,8 @@ pub struct Pid1 {
     notify: Notify,
     /// The drivers still loading behind the boot; shutdown waits for them, bounded.
     drivers: Option<Background>,
+    /// When they may begin: `drivers::AFTER_START` after the first start.
+    drivers_at: Option<Uptime>,
 }
 
 /// How long shutdown waits for the drivers still loading before it unmounts.
@@ -76,6 +78,7 @@ impl Pid1 {
             net_mounts: None,
             notify: Notify::new(None),
             drivers: None,
+            drivers_at: None,
         };
         pid1.take_marks();
         pid1
@@ -143,15 +146,18 @@ impl Pid1 {
         let first = !self.foreground.started_once();
         if first {
             self.network.report_no_lease(self.foreground_name());
-            self.network.release_ipv6();
         }
         if let Some(AfterExit::Shutdown(ending)) = self.foreground.start(now, &self.tty) {
             let cause = format!("{} cannot start", self.foreground_name());
             self.shutdown(ending, &cause, Some(127));
         }
-        if first && let Some(drivers) = self.drivers.as_mut() {
-            // The shell has started: the drivers nobody waits for may load now.
-            drivers.begin();
+        if first {
+            self.network.release_ipv6();
+        }
+        if first && self.drivers.as_ref().is_some_and(|d| !d.begun()) {
+            // The shell has started: the drivers nobody waits for may load once it had
+            // the CPU for its own start.
+            self.drivers_at = Some(now + crate::pid1::drivers::AFTER_START);
         }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
@@ -224,6 +230,9 @@ impl Pid1 {
         if let Some(t) = self.notify.next_wakeup() {
             sooner(t);
         }
+        if let Some(t) = self.drivers_at {
+            sooner(t);
+        }
         if self.signals.fd().is_none() {
             sooner(now + Duration::from_secs(1));
         }
@@ -234,6 +243,15 @@ impl Pid1 {
     /// ready or the next deadline, and serve it.
     fn turn(&mut self) {
         let now = uptime();
+        // The shell first: what the network does once it is up (IPv6 switched on, a
+        // router solicitation) comes after the start, not between the lease and it.
+        if self
+            .foreground
+            .due(now, self.network.ready_by(now))
+            .is_some_and(|t| t <= now)
+        {
+            self.start_foreground(now);
+        }
         self.network.tick(now);
         self.notify.tick(now);
         self.take_marks();
@@ -243,12 +261,11 @@ impl Pid1 {
             m.network_ready();
             self.net_mounts = None;
         }
-        if self
-            .foreground
-            .due(now, self.network.ready_by(now))
-            .is_some_and(|t| t <= now)
-        {
-            self.start_foreground(now);
+        if self.drivers_at.is_some_and(|t| t <= now) {
+            self.drivers_at = None;
+            if let Some(drivers) = self.drivers.as_mut() {
+                drivers.begin();
+            }
         }
 
         let timeout = match self.next_wakeup(now) {
