@@ -298,12 +298,24 @@ source_date_epoch() {
 # What the last build() assembled from, for the reproducibility check.
 BUILT_KERNEL= BUILT_MODSRC= BUILT_VER=
 
-# Assembles the image a second time, in another directory, and compares the bytes.
+# Builds the binary again from a copy of the tree in another directory (its own target
+# directory, another path), assembles the image from it there, and compares the bytes of
+# both: the same inputs must give the same binary and the same image.
 check_reproducible() {
     local other first second
     other=$(mktemp -d /tmp/qinit-repro.XXXXXX)
-    echo "build: assembling the image again in $other to compare"
-    (OUT=$other/out; STAGE=$OUT/stage; mkdir -p "$OUT"; assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
+    echo "build: building and assembling again in $other to compare"
+    tar -C "$ROOT" --exclude=./target --exclude=./out --exclude=./.cache --exclude=./.git -cf - . \
+        | tar -C "$other" -xf -
+    (cd "$other" && RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --quiet --target "$TARGET" --target-dir "$other/target") \
+        || die "the second build in $other failed"
+    first=$(sha256sum < "$QINIT")
+    second=$(sha256sum < "$other/target/$TARGET/release/qinit")
+    [ "$first" = "$second" ] || die "the binary is not reproducible: ${first%% *} here, ${second%% *} in $other"
+    echo "build: the binary is reproducible (sha256 ${first%% *})"
+    (QINIT=$other/target/$TARGET/release/qinit OUT=$other/out; STAGE=$OUT/stage; mkdir -p "$OUT"
+        assemble "$BUILT_KERNEL" "$BUILT_MODSRC" "$BUILT_VER") >/dev/null
     first=$(sha256sum < "$OUT/$IMAGE")
     second=$(sha256sum < "$other/out/$IMAGE")
     rm -rf "$other"
