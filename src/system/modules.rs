@@ -8,8 +8,8 @@ use std::ffi::CStr;
 use std::io::Read;
 use std::path::Path;
 
-/// The most a compressed module may decompress to (the largest of Debian's, amdgpu, is
-/// about 20 MiB): a hostile file cannot take the guest's memory.
+/// The most a compressed module may decompress to (the largest of Debian 12's, amdgpu, is
+/// 19.5 MB): a hostile file cannot take the guest's memory.
 pub const MAX_MODULE_SIZE: u64 = 64 << 20;
 
 /// Whether `path` is a zstd-compressed module, which the kernel cannot read itself.
