@@ -1,6 +1,6 @@
 //! qinit: PID 1 for minimal Linux VMs when it is process 1, otherwise a tool
-//! (`qinit dhcp IFACE`, `qinit status`), or `shutdown` when started by that name
-//! (/sbin/shutdown). This file only dispatches.
+//! (`qinit dhcp IFACE`, `qinit status`), or `shutdown` or `modprobe` when started by
+//! that name (/sbin/shutdown, /sbin/modprobe). This file only dispatches.
 
 use qinit::{info, net, pid1, system, tools};
 
@@ -10,8 +10,12 @@ fn main() {
     }
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if std::path::Path::new(&argv0).file_name() == Some(std::ffi::OsStr::new("shutdown")) {
+    let face = std::path::Path::new(&argv0).file_name();
+    if face == Some(std::ffi::OsStr::new("shutdown")) {
         std::process::exit(tools::shutdown::main(&args));
+    }
+    if face == Some(std::ffi::OsStr::new("modprobe")) {
+        std::process::exit(tools::modprobe::main(&args));
     }
     let code = match args.first().map(String::as_str) {
         Some("dhcp") => tools::dhcp::main(args.get(1..).unwrap_or(&[])),

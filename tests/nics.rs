@@ -215,3 +215,106 @@ fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
     });
     checks.finish();
 }
+
+/// The image stores the modules no boot waits for as `.ko.zst` (the kernel cannot read
+/// them): qinit decompresses them, at coldplug (virtio_blk, by modalias) and as
+/// /sbin/modprobe (bonding and its dependency tls, both compressed), which the shell's
+/// user and the kernel run.
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn compressed_modules_load_by_modalias_and_by_modprobe() {
+    let images = common::images();
+    let dir = common::TempDir::create("kozst");
+    let disk = dir.path.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap_or_else(|e| panic!("disk image: {e}"));
+    let drive = format!("file={},if=virtio,format=raw", disk.display());
+    let mut guest = Guest::boot_with(
+        "kozst",
+        &images,
+        "",
+        &Net::User {
+            options: String::new(),
+        },
+        &["-drive", &drive],
+    );
+    guest.expect("dhcp eth0: bound 10.0.2.15/24");
+    guest.wait_shell();
+    let mut checks = Checks::new("kozst");
+    checks.check(
+        guest.wait_log("qinit: modules: done in", Duration::from_secs(60)),
+        || "the background drivers never said they were done".to_owned(),
+    );
+    // What this test is about: these are compressed in the image, and busybox is not
+    // the modprobe.
+    let files = guest.run(
+        "cd /lib/modules/$(uname -r) && ls kernel/drivers/block/virtio_blk.ko* \
+         kernel/drivers/net/bonding/bonding.ko* kernel/net/tls/tls.ko* \
+         kernel/drivers/net/virtio_net.ko*; readlink /sbin/modprobe; cd /",
+    );
+    checks.check(
+        files.contains("virtio_blk.ko.zst")
+            && files.contains("bonding.ko.zst")
+            && files.contains("tls.ko.zst")
+            && files.contains("virtio_net.ko\n")
+            && files.trim_end().ends_with("/init"),
+        || format!("the image's modules and /sbin/modprobe:\n{files}"),
+    );
+    // By modalias: virtio_blk once virtio_pci shows its device, evdev for the power
+    // button's input device (qinit logs either as "coldplug: loaded ..." or "hotplug:
+    // MODALIAS: loaded ...").
+    let log = guest.log();
+    for module in ["virtio_blk", "evdev"] {
+        let by_modalias = log.lines().any(|l| {
+            (l.contains("qinit: coldplug: loaded") || l.contains("qinit: hotplug: "))
+                && l.split_whitespace().any(|w| w == module)
+        });
+        checks.check(by_modalias, || {
+            format!("{module} (compressed) should be loaded by modalias")
+        });
+    }
+    checks.check(!log.contains("decompressing"), || {
+        "no module should fail to decompress at boot".to_owned()
+    });
+    let blk = guest.run("test -e /sys/module/virtio_blk/initstate && dd if=/dev/vda bs=512 count=1 2>/dev/null | wc -c");
+    checks.check(blk.trim() == "512", || format!("virtio_blk: {blk}"));
+
+    let before = guest.run("ls -d /sys/module/bonding /sys/module/tls 2>&1");
+    checks.check(before.contains("No such file"), || {
+        format!("bonding should not be loaded before modprobe:\n{before}")
+    });
+    let out = guest.run("modprobe bonding max_bonds=0; echo rc=$?");
+    checks.check(out.trim() == "rc=0", || format!("modprobe bonding:\n{out}"));
+    let after = guest.run("cat /sys/module/bonding/initstate /sys/module/tls/initstate; test -e /sys/class/net/bond0; echo bond0=$?");
+    checks.check(after.trim() == "live\nlive\nbond0=1", || {
+        format!("bonding and tls live, max_bonds=0 given (no bond0):\n{after}")
+    });
+    let again = guest.run("modprobe bonding; echo rc=$?");
+    checks.check(again.trim() == "rc=0", || {
+        format!("modprobe bonding again:\n{again}")
+    });
+    // By alias, as the kernel asks: a filesystem type, then a crypto algorithm.
+    let alias = guest.run("modprobe -q -- fs-vfat; echo rc=$?; cat /sys/module/vfat/initstate");
+    checks.check(alias.trim() == "rc=0\nlive", || {
+        format!("modprobe fs-vfat:\n{alias}")
+    });
+
+    let quiet = guest.run("modprobe -q nosuchmod; echo rc=$?");
+    checks.check(quiet.trim() == "rc=0", || {
+        format!("modprobe -q of a missing module is silent and succeeds:\n{quiet}")
+    });
+    let loud = guest.run("modprobe nosuchmod; echo rc=$?");
+    checks.check(
+        loud.lines().count() == 2
+            && loud.contains("modprobe: module nosuchmod not found")
+            && loud.trim_end().ends_with("rc=1"),
+        || format!("modprobe of a missing module: one line, exit 1:\n{loud}"),
+    );
+    let remove = guest.run("modprobe -r bonding; echo rc=$?");
+    checks.check(
+        remove.lines().count() == 2
+            && remove.contains("modprobe: unsupported option '-r'")
+            && remove.trim_end().ends_with("rc=2"),
+        || format!("modprobe -r: a clear error, exit 2:\n{remove}"),
+    );
+    checks.finish();
+}

@@ -34,7 +34,7 @@ exec sleep 100000
 
 /// Runs as PID 1 before qinit.
 const RDINIT: &str = r#"#!/bin/sh
-modprobe mac80211_hwsim radios=2
+/sbin/modprobe mac80211_hwsim radios=2
 unshare -n /sbin/ap-run &
 while [ ! -s /root/ap.pid ]; do sleep 0.1; done
 # phy#1, not phy1: iw reads a phy's name from /sys, not mounted yet.

@@ -1,8 +1,77 @@
-//! Kernel modules: modules.dep resolved to a load order, loaded with finit_module.
-//! The resolution is pure; only `load` touches the system.
+//! Kernel modules: modules.dep resolved to a load order, loaded with finit_module, or,
+//! for a `NAME.ko.zst`, decompressed here and loaded with init_module (kmod's way with a
+//! kernel that cannot decompress modules itself, as Debian's cannot). The resolution
+//! and the decompression are pure; only `load` touches the system.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::io::Read;
 use std::path::Path;
+
+/// The most a compressed module may decompress to (the largest of Debian 12's, amdgpu, is
+/// 19.5 MB): a hostile file cannot take the guest's memory.
+pub const MAX_MODULE_SIZE: u64 = 64 << 20;
+
+/// Whether `path` is a zstd-compressed module, which the kernel cannot read itself.
+pub fn is_zstd(path: &str) -> bool {
+    path.ends_with(".ko.zst")
+}
+
+/// The module image in the zstd stream `src` (one frame), at most `cap` bytes.
+/// The error says what is wrong, not where (the caller names the file).
+pub fn decompress_zstd(src: impl Read, cap: u64) -> Result<Vec<u8>, String> {
+    // The window bounds what the decoder keeps besides the output (zstd -19 asks for
+    // 8 MiB at most, less for a smaller module).
+    let window = cap.max(8 << 20);
+    let mut decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(src, window)
+        .map_err(|e| e.to_string())?;
+    let declared = decoder.decoder.content_size();
+    if declared > cap {
+        return Err(format!("{declared} bytes, more than the {cap} allowed"));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    (&mut decoder)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > cap {
+        return Err(format!("more than the {cap} bytes allowed"));
+    }
+    if buf.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(buf)
+}
+
+/// The module at `path` (a `.ko.zst`) decompressed, at most `cap` bytes; an error
+/// names the file.
+pub fn read_compressed(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+    decompress_zstd(std::io::BufReader::new(file), cap)
+        .map_err(|e| format!("decompressing {}: {e}", path.display()))
+}
+
+/// Inserts the module file at `path` with `params`: Ok(true) if inserted, Ok(false) if
+/// the kernel had it already.
+fn insert(path: &Path, params: &CStr) -> Result<bool, String> {
+    let (call, result) = if is_zstd(&path.to_string_lossy()) {
+        let image = read_compressed(path, MAX_MODULE_SIZE)?;
+        ("init_module", nix::kmod::init_module(&image, params))
+    } else {
+        let file =
+            std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        let flags = nix::kmod::ModuleInitFlags::empty();
+        (
+            "finit_module",
+            nix::kmod::finit_module(&file, params, flags),
+        )
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EEXIST) => Ok(false),
+        Err(e) => Err(format!("{call} {}: {e}", path.display())),
+    }
+}
 
 /// A module's name as the kernel knows it: file name without extension, '-' as '_'.
 pub fn name_of(path: &str) -> String {
@@ -32,6 +101,11 @@ impl DepMap {
             entries.insert(name_of(path), (path.to_string(), deps));
         }
         DepMap { entries }
+    }
+
+    /// Whether modules.dep lists `name` ('-' or '_' alike).
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(&name.replace('-', "_"))
     }
 
     /// Paths to load for `name`, dependencies first, each once.
@@ -111,7 +185,7 @@ pub fn load_with(
     deps: &DepMap,
     builtin: &HashSet<String>,
     name: &str,
-    params: &std::ffi::CStr,
+    params: &CStr,
 ) -> Result<Loaded, String> {
     let norm = name.replace('-', "_");
     if builtin.contains(&norm) {
@@ -128,14 +202,9 @@ pub fn load_with(
     let order = deps.load_order(&norm)?;
     let last = order.len().saturating_sub(1);
     for (i, rel) in order.iter().enumerate() {
-        let path = Path::new(dir).join(rel);
-        let file =
-            std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
         let params = if i == last { params } else { c"" };
-        match nix::kmod::finit_module(&file, params, nix::kmod::ModuleInitFlags::empty()) {
-            Ok(()) => inserted += 1,
-            Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(format!("finit_module {}: {e}", path.display())),
+        if insert(&Path::new(dir).join(rel), params)? {
+            inserted += 1;
         }
     }
     Ok(Loaded::Inserted(inserted))
@@ -161,7 +230,7 @@ impl Tables {
     }
 
     /// `load_with` with these tables.
-    pub fn load_with(&self, name: &str, params: &std::ffi::CStr) -> Result<Loaded, String> {
+    pub fn load_with(&self, name: &str, params: &CStr) -> Result<Loaded, String> {
         load_with(&self.dir, &self.deps, &self.builtin, name, params)
     }
 }
@@ -195,6 +264,113 @@ kernel/fs/cyc.ko: kernel/fs/a-b.ko.xz
     fn names_follow_the_kernel() {
         assert_eq!(name_of("kernel/drivers/net/e1000/e1000.ko"), "e1000");
         assert_eq!(name_of("kernel/fs/a-b.ko.xz"), "a_b");
+        assert_eq!(name_of("kernel/net/bonding/bonding.ko.zst"), "bonding");
+        assert_eq!(name_of("kernel/drivers/net/nls-cp437.ko.zst"), "nls_cp437");
+        assert!(is_zstd("kernel/fs/ext4/ext4.ko.zst"));
+        assert!(!is_zstd("kernel/fs/ext4/ext4.ko"));
+        assert!(!is_zstd("kernel/fs/ext4/ext4.ko.xz"));
+    }
+
+    #[test]
+    fn compressed_modules_resolve_like_plain_ones() {
+        let m = DepMap::parse(
+            "kernel/drivers/net/bonding/bonding.ko.zst: kernel/net/tls/tls.ko.zst\n\
+             kernel/net/tls/tls.ko.zst:\n",
+        );
+        assert!(m.contains("bonding") && m.contains("tls") && !m.contains("ext4"));
+        assert_eq!(
+            m.load_order("bonding").unwrap(),
+            [
+                "kernel/net/tls/tls.ko.zst",
+                "kernel/drivers/net/bonding/bonding.ko.zst"
+            ]
+        );
+    }
+
+    /// Something shaped like a module: an ELF header, then text that compresses.
+    fn module_bytes() -> Vec<u8> {
+        let mut v = b"\x7fELF\x02\x01\x01".to_vec();
+        for i in 0..20_000u32 {
+            v.extend_from_slice(format!("symbol_{} ", i % 977).as_bytes());
+        }
+        v
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    #[test]
+    fn a_compressed_module_is_decompressed() {
+        let plain = module_bytes();
+        let packed = zstd(&plain);
+        assert!(packed.len() < plain.len() / 4, "{} bytes", packed.len());
+        assert_eq!(
+            decompress_zstd(&packed[..], MAX_MODULE_SIZE).unwrap(),
+            plain
+        );
+        // From a file, as the loader reads it.
+        let dir = std::env::temp_dir().join(format!("qinit-modules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bonding.ko.zst");
+        std::fs::write(&path, &packed).unwrap();
+        assert_eq!(read_compressed(&path, MAX_MODULE_SIZE).unwrap(), plain);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_file_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("qinit-corrupt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = module_bytes();
+        let packed = zstd(&plain);
+        let cases: [(&str, Vec<u8>); 4] = [
+            ("empty.ko.zst", Vec::new()),
+            ("notzstd.ko.zst", plain.clone()),
+            ("truncated.ko.zst", packed[..packed.len() / 2].to_vec()),
+            ("nothing.ko.zst", zstd(b"")),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let e = read_compressed(&path, MAX_MODULE_SIZE).unwrap_err();
+            assert!(
+                e.starts_with(&format!("decompressing {}: ", path.display())),
+                "{name}: {e}"
+            );
+        }
+        // Bytes flipped inside the compressed blocks: an error or other bytes, never a
+        // panic; the kernel checks what it is given.
+        for at in (20..packed.len()).step_by(7) {
+            let mut bad = packed.clone();
+            bad[at] ^= 0x5a;
+            let _ = decompress_zstd(&bad[..], MAX_MODULE_SIZE);
+        }
+        let e = read_compressed(&dir.join("absent.ko.zst"), MAX_MODULE_SIZE).unwrap_err();
+        assert!(e.contains("absent.ko.zst"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_size_cap_is_enforced() {
+        let plain = module_bytes();
+        let packed = zstd(&plain);
+        let len = plain.len() as u64;
+        assert_eq!(
+            decompress_zstd(&packed[..], len).unwrap().len(),
+            plain.len()
+        );
+        let e = decompress_zstd(&packed[..], len - 1).unwrap_err();
+        assert!(e.contains("allowed"), "{e}");
+        // A frame that does not declare its size is cut off at the cap too.
+        let mut frame = Vec::new();
+        let mut c =
+            ruzstd::encoding::FrameCompressor::new(ruzstd::encoding::CompressionLevel::Fastest);
+        c.set_source(&plain[..]);
+        c.set_drain(&mut frame);
+        c.compress();
+        let e = decompress_zstd(&frame[..], 1000).unwrap_err();
+        assert!(e.contains("allowed"), "{e}");
     }
 
     #[test]

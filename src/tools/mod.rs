@@ -1,11 +1,13 @@
 //! The faces of the binary that are not PID 1: `qinit dhcp IFACE` runs the DHCP client
 //! on one interface from a shell (`-6`: the DHCPv6 client); `qinit config` shows the
 //! effective configuration and where each value came from; `/sbin/shutdown` (qinit by
-//! another name) asks PID 1 to stop the machine.
+//! another name) asks PID 1 to stop the machine; `/sbin/modprobe` loads a module (the
+//! image's `.ko.zst` too).
 
 pub mod config;
 pub mod dhcp;
 pub mod dhcp6;
+pub mod modprobe;
 pub mod shutdown;
 
 /// What `qinit` with no or a wrong subcommand prints.
@@ -17,7 +19,8 @@ pub const USAGE: &str =
        qinit analyze
        qinit poweroff|reboot|halt
        shutdown [-h|-P|-H|-r] [now|+0] [WALL MESSAGE...]   (as /sbin/shutdown)
-       shutdown -c";
+       shutdown -c
+       modprobe [-q] [--] NAME [PARAM=VALUE ...]                (as /sbin/modprobe)";
 
 /// A tool's main: `parsed` arguments, then `run`. Bad arguments exit 2 with the usage,
 /// a failed run 1, each with one line naming the tool.
