@@ -22,8 +22,8 @@
 #   BASELINE=classic|tuned   classic (default): busybox init, udhcpc and the classic
 #               script, as commonly set up; tuned: eth0 brought up in qinit's order
 #               (IPv6 held until the lease, DISCOVER after carrier; see /etc/start there)
-# The baseline is out/stage (the same busybox, modules and /etc) with busybox init as
-# /init and the files in qemu/bench/busybox/ (inittab, /etc/start, udhcpc's script)
+# The baseline is out/stage (the same busybox, modules and /etc, the modules plain .ko as
+# busybox needs them) with busybox init as /init and the files in qemu/bench/busybox/ (inittab, /etc/start, udhcpc's script)
 # instead of qinit. Both images get qemu/bench/shell-marker appended to /etc/profile
 # (for qinit as a second cpio archive after out/initrd, whatever its compression:
 # COMPRESS= goes to build.sh; the baseline stays gzip -9, as commonly set up). The driver
@@ -102,6 +102,10 @@ if [ "$BASELINE" = tuned ]; then touch "$B/etc/bench-tuned"; fi
 if [ "$NIC" != e1000 ]; then touch "$B/etc/bench-virtio"; fi  # no e1000 autonegotiation
 KVER=$(ls "$STAGE/lib/modules")
 MODDIR=$STAGE/lib/modules/$KVER
+# Its modules plain, as in such images: busybox's modprobe and insmod cannot read the
+# .ko.zst that build.sh makes of the modules no boot waits for (and qinit reads).
+find "$B/lib/modules" -name '*.ko.zst' -exec zstd -q -d --rm {} +
+depmod -b "$B" "$KVER"
 # The card's modules not built into the kernel (e1000: e1000; virtio: virtio_pci, a module
 # in Debian's kernel, then virtio_net), each after its dependencies, the last listed in
 # modules.dep loaded first, each once (virtio and virtio_ring serve both).

@@ -331,7 +331,12 @@ impl NetIf {
         self.open_raw();
         self.update_filters();
         let out = self.run_actions(nl, now, actions);
-        self.write_state(now);
+        if out.iter().any(|o| matches!(o, Outcome::Bound(_))) {
+            // The state file at the next tick: the shell starts first (see `pid1`).
+            self.state_due = Some(now);
+        } else {
+            self.write_state(now);
+        }
         out
     }
 
@@ -354,7 +359,12 @@ impl NetIf {
         self.open_raw();
         self.update_filters();
         let out = self.run_actions(nl, now, actions);
-        self.write_state(now);
+        if out.iter().any(|o| matches!(o, Outcome::Bound(_))) {
+            // The state file at the next tick: the shell starts first (see `pid1`).
+            self.state_due = Some(now);
+        } else {
+            self.write_state(now);
+        }
         out
     }
 

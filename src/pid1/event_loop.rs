@@ -245,13 +245,7 @@ impl Pid1 {
         let now = uptime();
         // The shell first: what the network does once it is up (IPv6 switched on, a
         // router solicitation) comes after the start, not between the lease and it.
-        if self
-            .foreground
-            .due(now, self.network.ready_by(now))
-            .is_some_and(|t| t <= now)
-        {
-            self.start_foreground(now);
-        }
+        self.start_foreground_if_due(now);
         self.network.tick(now);
         self.notify.tick(now);
         self.take_marks();
@@ -343,5 +337,17 @@ impl Pid1 {
         let rest: Vec<bool> = ready.collect();
         self.network.readable(&rest, now);
         self.take_marks();
+        // A lease just bound: the shell starts now, not a turn later.
+        self.start_foreground_if_due(uptime());
+    }
+
+    fn start_foreground_if_due(&mut self, now: Uptime) {
+        if self
+            .foreground
+            .due(now, self.network.ready_by(now))
+            .is_some_and(|t| t <= now)
+        {
+            self.start_foreground(now);
+        }
     }
 }
