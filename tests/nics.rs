@@ -172,16 +172,16 @@ fn microvm_with_virtio_mmio_gets_a_lease_and_its_disk_and_rng() {
     checks.finish();
 }
 
-#[test]
-#[ignore = "needs root and qemu: ./build.sh test"]
-fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
+/// A pc guest on the user network with a blank 4 MiB virtio disk, leased and at its shell;
+/// the directory holding the disk goes with it.
+fn boot_with_virtio_disk(name: &str) -> (Guest, common::TempDir) {
     let images = common::images();
-    let dir = common::TempDir::create("hotplug");
+    let dir = common::TempDir::create(name);
     let disk = dir.path.join("disk.img");
     std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap_or_else(|e| panic!("disk image: {e}"));
     let drive = format!("file={},if=virtio,format=raw", disk.display());
     let mut guest = Guest::boot_with(
-        "hotplug",
+        name,
         &images,
         "",
         &Net::User {
@@ -191,6 +191,13 @@ fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
     );
     guest.expect("dhcp eth0: bound 10.0.2.15/24");
     guest.wait_shell();
+    (guest, dir)
+}
+
+#[test]
+#[ignore = "needs root and qemu: ./build.sh test"]
+fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
+    let (mut guest, _dir) = boot_with_virtio_disk("hotplug");
     let mut checks = Checks::new("hotplug");
     disk_and_rng_work(&mut guest, &mut checks);
     let before = guest.run("lsmod");
@@ -223,22 +230,7 @@ fn disk_and_rng_need_no_insmod_and_a_hot_added_nic_gets_a_lease() {
 #[test]
 #[ignore = "needs root and qemu: ./build.sh test"]
 fn compressed_modules_load_by_modalias_and_by_modprobe() {
-    let images = common::images();
-    let dir = common::TempDir::create("kozst");
-    let disk = dir.path.join("disk.img");
-    std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap_or_else(|e| panic!("disk image: {e}"));
-    let drive = format!("file={},if=virtio,format=raw", disk.display());
-    let mut guest = Guest::boot_with(
-        "kozst",
-        &images,
-        "",
-        &Net::User {
-            options: String::new(),
-        },
-        &["-drive", &drive],
-    );
-    guest.expect("dhcp eth0: bound 10.0.2.15/24");
-    guest.wait_shell();
+    let (mut guest, _dir) = boot_with_virtio_disk("kozst");
     let mut checks = Checks::new("kozst");
     checks.check(
         guest.wait_log("qinit: modules: done in", Duration::from_secs(60)),
