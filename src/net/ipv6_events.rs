@@ -6,8 +6,8 @@
 //! RTNLGRP_IPV6_IFADDR tells of IPv6 addresses added, changed (DAD done) or removed;
 //! `Netlink::global_ipv6` then lists the usable ones.
 
+use crate::net::rtnl::Rtnl;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -44,16 +44,16 @@ impl Ipv6Events {
         while let Ok((data, _)) = self.sock.recv_from_full() {
             let mut rest: &[u8] = &data;
             while !rest.is_empty() {
-                let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) else {
+                let Ok(msg) = NetlinkMessage::<Rtnl>::deserialize(rest) else {
                     break;
                 };
                 let change = match &msg.payload {
-                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                    NetlinkPayload::InnerMessage(Rtnl::NewLink(l)) => {
                         Some(Ipv6Change::Flags(l.header.index))
                     }
-                    NetlinkPayload::InnerMessage(
-                        RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a),
-                    ) => Some(Ipv6Change::Addresses(a.header.index)),
+                    NetlinkPayload::InnerMessage(Rtnl::NewAddress(a) | Rtnl::DelAddress(a)) => {
+                        Some(Ipv6Change::Addresses(a.header.index))
+                    }
                     _ => None,
                 };
                 if let Some(c) = change

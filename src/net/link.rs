@@ -1,10 +1,12 @@
 //! Links, addresses and routes over rtnetlink (netlink-packet-route + netlink-sys). This
 //! module speaks in our types (index, address, prefix); it never sees a DHCP packet.
 
+use crate::net::rtnl::Rtnl;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,
 };
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressMessage, AddressScope, CacheInfo,
 };
@@ -15,7 +17,6 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -82,11 +83,7 @@ impl Netlink {
     }
 
     /// Sends one request and collects the replies until the ACK or the end of a dump.
-    pub(super) fn request(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, std::io::Error> {
+    pub(super) fn request(&mut self, msg: Rtnl, flags: u16) -> Result<Vec<Rtnl>, std::io::Error> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -102,7 +99,7 @@ impl Netlink {
             let (data, _) = self.sock.recv_from_full()?;
             let mut rest: &[u8] = &data;
             while !rest.is_empty() {
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                let msg = NetlinkMessage::<Rtnl>::deserialize(rest)
                     .map_err(|e| std::io::Error::other(format!("netlink reply: {e}")))?;
                 let len = usize::try_from(msg.header.length).unwrap_or(0);
                 if msg.header.sequence_number == self.seq {
@@ -124,15 +121,12 @@ impl Netlink {
 
     pub fn links(&mut self) -> Result<Vec<Link>, String> {
         let replies = self
-            .request(
-                RouteNetlinkMessage::GetLink(LinkMessage::default()),
-                NLM_F_DUMP,
-            )
+            .request(Rtnl::GetLink(LinkMessage::default()), NLM_F_DUMP)
             .map_err(|e| format!("listing links: {e}"))?;
         Ok(replies
             .iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(link_of(l)),
+                Rtnl::NewLink(l) => Some(link_of(l)),
                 _ => None,
             })
             .collect())
@@ -150,7 +144,7 @@ impl Netlink {
         msg.header.index = link.index;
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+        self.request(Rtnl::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("setting {} up: {e}", link.name))
     }
@@ -159,7 +153,7 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         msg.header.change_mask = LinkFlags::Up;
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+        self.request(Rtnl::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("setting {} down: {e}", link.name))
     }
@@ -168,7 +162,7 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         msg.attributes.push(LinkAttribute::Mtu(mtu));
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+        self.request(Rtnl::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("setting MTU {mtu} on {}: {e}", link.name))
     }
@@ -178,7 +172,7 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+        self.request(Rtnl::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| {
                 format!(
@@ -194,7 +188,7 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+        self.request(Rtnl::SetLink(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("renaming {} to {name}: {e}", link.name))
     }
@@ -208,12 +202,9 @@ impl Netlink {
             LinkInfo::Kind(InfoKind::Vlan),
             LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
         ]));
-        self.request(
-            RouteNetlinkMessage::NewLink(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map(|_| ())
-        .map_err(|e| format!("making VLAN {name} (id {id}) on {}: {e}", parent.name))
+        self.request(Rtnl::NewLink(msg), NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+            .map(|_| ())
+            .map_err(|e| format!("making VLAN {name} (id {id}) on {}: {e}", parent.name))
     }
 
     fn address_message(link: &Link, addr: IpAddr, prefix_len: u8) -> AddressMessage {
@@ -244,10 +235,7 @@ impl Netlink {
     /// Adds an address; one that is already there is not an error.
     pub fn add_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
         let msg = Self::address_message(link, addr, prefix_len);
-        match self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        ) {
+        match self.request(Rtnl::NewAddress(msg), NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL) {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc_eexist()) => Ok(()),
             Err(e) => Err(format!("adding {addr}/{prefix_len} to {}: {e}", link.name)),
@@ -314,8 +302,8 @@ impl Netlink {
             .push(AddressAttribute::Flags(extra | AddressFlags::Optimistic));
         msg.attributes.push(AddressAttribute::Flags(extra));
         let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-        self.request(RouteNetlinkMessage::NewAddress(optimistic), flags)
-            .or_else(|_| self.request(RouteNetlinkMessage::NewAddress(msg), flags))
+        self.request(Rtnl::NewAddress(optimistic), flags)
+            .or_else(|_| self.request(Rtnl::NewAddress(msg), flags))
             .map(|_| ())
             .map_err(|e| format!("adding {addr}/{prefix_len} to {}: {e}", link.name))
     }
@@ -326,10 +314,10 @@ impl Netlink {
         let mut req = LinkMessage::default();
         req.header.index = index;
         let replies = self
-            .request(RouteNetlinkMessage::GetLink(req), NLM_F_ACK)
+            .request(Rtnl::GetLink(req), NLM_F_ACK)
             .map_err(|e| format!("reading interface {index}'s IPv6 flags: {e}"))?;
         for m in replies {
-            let RouteNetlinkMessage::NewLink(l) = m else {
+            let Rtnl::NewLink(l) = m else {
                 continue;
             };
             for a in &l.attributes {
@@ -361,12 +349,12 @@ impl Netlink {
         let mut req = AddressMessage::default();
         req.header.family = AddressFamily::Inet6;
         let replies = self
-            .request(RouteNetlinkMessage::GetAddress(req), NLM_F_DUMP)
+            .request(Rtnl::GetAddress(req), NLM_F_DUMP)
             .map_err(|e| format!("listing IPv6 addresses: {e}"))?;
         let unusable = AddressFlags::Dadfailed | AddressFlags::Deprecated;
         let mut out = Vec::new();
         for m in replies {
-            let RouteNetlinkMessage::NewAddress(a) = m else {
+            let Rtnl::NewAddress(a) = m else {
                 continue;
             };
             if a.header.index != index || a.header.scope != AddressScope::Universe {
@@ -394,7 +382,7 @@ impl Netlink {
 
     pub fn del_address(&mut self, link: &Link, addr: IpAddr, prefix_len: u8) -> Result<(), String> {
         let msg = Self::address_message(link, addr, prefix_len);
-        self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK)
+        self.request(Rtnl::DelAddress(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("removing {addr}/{prefix_len} from {}: {e}", link.name))
     }
@@ -438,7 +426,7 @@ impl Netlink {
     ) -> Result<(), String> {
         let msg = Self::route_message(link, dest, prefix_len, gateway);
         self.request(
-            RouteNetlinkMessage::NewRoute(msg),
+            Rtnl::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
         )
         .map(|_| ())
@@ -475,7 +463,7 @@ impl Netlink {
         }
         msg.attributes.push(RouteAttribute::Oif(link.index));
         self.request(
-            RouteNetlinkMessage::NewRoute(msg),
+            Rtnl::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
         )
         .map(|_| ())
@@ -495,7 +483,7 @@ impl Netlink {
         gateway: Option<Ipv4Addr>,
     ) -> Result<(), String> {
         let msg = Self::route_message(link, dest, prefix_len, gateway);
-        self.request(RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)
+        self.request(Rtnl::DelRoute(msg), NLM_F_ACK)
             .map(|_| ())
             .map_err(|e| format!("removing route {dest}/{prefix_len} dev {}: {e}", link.name))
     }
@@ -543,12 +531,12 @@ impl LinkEvents {
         let mut out = Vec::new();
         while let Ok((data, _)) = self.sock.recv_from_full() {
             let mut rest: &[u8] = &data;
-            while let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) {
+            while let Ok(msg) = NetlinkMessage::<Rtnl>::deserialize(rest) {
                 match &msg.payload {
-                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                    NetlinkPayload::InnerMessage(Rtnl::NewLink(l)) => {
                         out.push(LinkChange::Changed(link_of(l)))
                     }
-                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                    NetlinkPayload::InnerMessage(Rtnl::DelLink(l)) => {
                         out.push(LinkChange::Removed(link_of(l)))
                     }
                     _ => {}

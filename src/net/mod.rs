@@ -1,7 +1,7 @@
 //! The network: links, addresses and routes over netlink, the bonds and bridges of
 //! `bond=` and `bridge=`, the per-interface DHCP
 //! driver and its address conflict detection, what a lease does to the system (/etc/hosts, resolv.conf, the host name),
-//! the plan for each interface, the e1000 PHY wait, wireless links under wpa_supplicant, the router solicitation when IPv6 starts, and the state files `qinit status`
+//! the route-netlink messages it uses, the plan for each interface, the e1000 PHY wait, wireless links under wpa_supplicant, the router solicitation when IPv6 starts, and the state files `qinit status`
 //! reads.
 
 pub mod configure;
@@ -19,6 +19,7 @@ pub mod plan;
 pub mod ra_events;
 pub mod readiness;
 pub mod router_solicit;
+pub mod rtnl;
 pub mod static_addr;
 pub mod status;
 pub mod wifi;

@@ -2,8 +2,8 @@
 //! driver's options (IFLA_BOND_*), a bridge, and a member enslaved to either (its
 //! IFLA_MASTER). `bond_info` maps our options to the driver's attributes, purely.
 
+use crate::net::rtnl::Rtnl;
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     BondLacpRate, BondMode as NlBondMode, BondXmitHashPolicy, InfoBond, InfoData, InfoKind,
     LinkAttribute, LinkInfo, LinkMessage,
@@ -65,8 +65,7 @@ fn new_link(
     } else {
         NLM_F_ACK
     };
-    nl.request(RouteNetlinkMessage::NewLink(msg), flags)
-        .map(|_| ())
+    nl.request(Rtnl::NewLink(msg), flags).map(|_| ())
 }
 
 fn exists(e: &std::io::Error) -> bool {
@@ -109,7 +108,7 @@ pub fn enslave(nl: &mut Netlink, link: &Link, master: &Link) -> Result<(), Strin
     let mut msg = LinkMessage::default();
     msg.header.index = link.index;
     msg.attributes.push(LinkAttribute::Controller(master.index));
-    nl.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+    nl.request(Rtnl::SetLink(msg), NLM_F_ACK)
         .map(|_| ())
         .map_err(|e| format!("adding {} to {}: {e}", link.name, master.name))
 }
@@ -122,7 +121,7 @@ pub fn set_bond_primary(nl: &mut Netlink, bond: &Link, slave: &Link) -> Result<(
         LinkInfo::Kind(InfoKind::Bond),
         LinkInfo::Data(InfoData::Bond(vec![InfoBond::Primary(slave.index)])),
     ]));
-    nl.request(RouteNetlinkMessage::NewLink(msg), NLM_F_ACK)
+    nl.request(Rtnl::NewLink(msg), NLM_F_ACK)
         .map(|_| ())
         .map_err(|e| format!("making {} the primary of {}: {e}", slave.name, bond.name))
 }

@@ -167,17 +167,19 @@ pub fn boot() -> ! {
     });
     let mut network = Network::new(&cfg, publish, nl, events);
     network.add_interfaces(links);
-    // Open before the other drivers load: a device one of them reveals comes as a
-    // uevent too (loading its driver twice is harmless: the second finds it loaded). A
-    // NIC whose driver loads from here on is picked up by the link events.
-    let hotplug = crate::system::uevent::Hotplug::open()
-        .map_err(|e| info!("hotplug: {e}"))
-        .ok();
     // The other drivers load behind the boot; the shell waits for them only when fstab
-    // has mounts it must find done (not nofail, not noauto, local).
+    // has mounts it must find done (not nofail, not noauto, local). Hotplug and the power
+    // button open then too, or, left to the loop, off the shell's path (about 20 ms
+    // under TCG here).
     let wait_for_drivers = drivers::fstab_needs_drivers();
-    let mut background = Background::start(tables, cfg.modules.clone(), !wait_for_drivers);
+    let mut background = Background::new(tables, cfg.modules.clone(), !wait_for_drivers);
+    let mut listeners = None;
     if wait_for_drivers {
+        // Open before the drivers load: a device one of them reveals comes as a uevent
+        // too. ACPI's netlink family is the kernel's own; `button`, which sends the
+        // power button's events into it, may still be loading. The fallback watches
+        // input devices that hotplug reports from here on.
+        listeners = Some(crate::pid1::event_loop::open_listeners());
         // DHCP is answered meanwhile: a NIC whose carrier comes as it is set up
         // (virtio) has its OFFER in milliseconds.
         step(&mut tl, "drivers for fstab", || {
@@ -194,13 +196,6 @@ pub fn boot() -> ! {
             )
         });
     }
-    // ACPI's netlink family is the kernel's own; `button`, which sends the power
-    // button's events into it, may still be loading. The fallback watches input devices
-    // that hotplug reports from here on.
-    let (power_button, lines) = crate::system::power_button::PowerButton::open();
-    for line in lines {
-        info!("{line}");
-    }
     notify.status(if wait_for_drivers {
         "Booting: drivers loaded, filesystems mounted"
     } else {
@@ -208,11 +203,17 @@ pub fn boot() -> ! {
     });
     let tty = console::console_tty(cfg.console.as_deref());
     let net_mounts = NetworkMounts::new(std::path::Path::new("/etc/fstab"));
-    Pid1::new(cfg, tty, signals, network, hotplug, Some(power_button), tl)
+    let later = listeners.is_none();
+    let (hotplug, power_button) = listeners.map_or((None, None), |(h, b)| (h, Some(b)));
+    let pid1 = Pid1::new(cfg, tty, signals, network, hotplug, power_button, tl)
         .with_host(credentials_dir, notify)
         .with_network_mounts(net_mounts)
-        .with_drivers(background)
-        .run()
+        .with_drivers(background);
+    if later {
+        pid1.with_listeners_later().run()
+    } else {
+        pid1.run()
+    }
 }
 
 #[cfg(test)]

@@ -79,16 +79,23 @@ pub fn fstab_needs_drivers() -> bool {
 
 /// The drivers loading behind the boot.
 pub struct Background {
+    /// What the thread loads, until it is begun.
+    work: Option<Work>,
     /// Set by the thread when its work is over (a panic in it included). The thread is
     /// detached: it frees its own stack when it ends, not only once PID 1 joins it, so
     /// the pages it used leave PID 1's memory at once.
     done: Option<Arc<AtomicBool>>,
-    /// Tells the thread to begin; dropped once it was told.
-    go: Option<std::sync::mpsc::Sender<()>>,
 }
 
-/// How long the thread waits to be told to begin: the longest a driver nobody waits for
-/// (the power button's, say) comes after the boot's network step.
+struct Work {
+    tables: Option<modules::Tables>,
+    extras: Vec<String>,
+    mount_fstab: bool,
+}
+
+/// The latest the drivers nobody waits for begin after the boot's network step, should
+/// the shell or appliance not have started by then: the longest a driver nobody waits
+/// for (the power button's, say) comes after it.
 pub const HOLD_BOUND: Duration = Duration::from_secs(5);
 
 /// How long after the shell's (or appliance's) first start the drivers nobody waits for
@@ -99,57 +106,59 @@ pub const HOLD_BOUND: Duration = Duration::from_secs(5);
 pub const AFTER_START: Duration = Duration::from_millis(250);
 
 impl Background {
-    /// Starts a thread that, once told to (`begin`, or after `HOLD_BOUND`), loads every
-    /// device's driver, then `extras`; after them, if `mount_fstab`, it mounts fstab's
-    /// local entries. Should no thread start, it all happens here and now.
-    pub fn start(tables: Option<modules::Tables>, extras: Vec<String>, mount_fstab: bool) -> Self {
-        let again = extras.clone();
-        let (go, begin) = std::sync::mpsc::channel::<()>();
+    /// The drivers to load once begun: every device's, then `extras`; after them, if
+    /// `mount_fstab`, fstab's local entries. Nothing starts yet (not even the thread:
+    /// its start is work too, kept off the shell's path).
+    pub fn new(tables: Option<modules::Tables>, extras: Vec<String>, mount_fstab: bool) -> Self {
+        Background {
+            work: Some(Work {
+                tables,
+                extras,
+                mount_fstab,
+            }),
+            done: None,
+        }
+    }
+
+    /// Starts the thread that loads them, at the lowest CPU priority (once; later calls
+    /// do nothing). Should no thread start, it all happens here and now.
+    pub fn begin(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let again = (work.extras.clone(), work.mount_fstab);
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
         let spawned = std::thread::Builder::new()
             .name("drivers".into())
             .spawn(move || {
-                // Told, timed out, or the sender gone: each means begin.
-                let _ = begin.recv_timeout(HOLD_BOUND);
                 lower_priority();
                 Guard::default().run("loading drivers in the background", || {
-                    load_and_mount(tables.as_ref(), &extras, mount_fstab, " in the background")
+                    load_and_mount(
+                        work.tables.as_ref(),
+                        &work.extras,
+                        work.mount_fstab,
+                        " in the background",
+                    )
                 });
                 flag.store(true, Ordering::Release);
             });
         match spawned {
             // Dropping the handle detaches the thread; `done` says when it is over.
-            Ok(_detached) => Background {
-                done: Some(done),
-                go: Some(go),
-            },
+            Ok(_detached) => self.done = Some(done),
             Err(e) => {
                 info!("drivers: no thread for them ({e}); loading them now");
                 let tables = modules::Tables::read()
                     .map_err(|e| info!("modules: {e}"))
                     .ok();
-                load_and_mount(tables.as_ref(), &again, mount_fstab, "");
-                Background {
-                    done: None,
-                    go: None,
-                }
+                load_and_mount(tables.as_ref(), &again.0, again.1, "");
             }
         }
     }
 
-    /// Lets the thread begin (once; later calls do nothing). The boot holds it until
-    /// `AFTER_START` after the shell or appliance has started, or until something must
-    /// wait for it.
-    pub fn begin(&mut self) {
-        if let Some(go) = self.go.take() {
-            let _ = go.send(());
-        }
-    }
-
-    /// Whether the thread was told to begin (or never was one).
+    /// Whether they were begun.
     pub fn begun(&self) -> bool {
-        self.go.is_none()
+        self.work.is_none()
     }
 
     fn finished(&self) -> bool {
@@ -169,9 +178,10 @@ impl Background {
 
     /// At shutdown: waits up to `bound` for the thread to end, so that no driver loads
     /// and no fstab mount starts while the filesystems are unmounted. False if it was
-    /// still at work when the bound passed (it is then left to run).
+    /// still at work when the bound passed (it is then left to run). Drivers not begun
+    /// by then are not loaded at all.
     pub fn finish_within(&mut self, bound: Duration) -> bool {
-        self.begin();
+        self.work = None;
         let end = std::time::Instant::now() + bound;
         while !self.finished() {
             if std::time::Instant::now() >= end {

@@ -37,8 +37,29 @@ pub struct Pid1 {
     notify: Notify,
     /// The drivers still loading behind the boot; shutdown waits for them, bounded.
     drivers: Option<Background>,
-    /// When they may begin: `drivers::AFTER_START` after the first start.
+    /// When the work behind the boot begins (the drivers, and the listeners if still
+    /// closed): `drivers::AFTER_START` after the first start, `drivers::HOLD_BOUND`
+    /// after the loop's own start at the latest.
     drivers_at: Option<Uptime>,
+    /// Hotplug and the power button, left by the boot for the loop to open off the
+    /// shell's path: when the drivers begin, or sooner once the loop has been idle for
+    /// `IDLE` before the first start (a link's autonegotiation, a slow DHCP server).
+    listeners_later: bool,
+}
+
+/// How long the loop must have waited with nothing to do, before the first start, for
+/// the listeners to open then.
+const IDLE: Duration = Duration::from_millis(20);
+
+/// Opens hotplug's uevent socket and the power button (ACPI's netlink family, or the
+/// power key of the input devices), each line logged.
+pub fn open_listeners() -> (Option<Hotplug>, PowerButton) {
+    let hotplug = Hotplug::open().map_err(|e| info!("hotplug: {e}")).ok();
+    let (button, lines) = PowerButton::open();
+    for line in lines {
+        info!("{line}");
+    }
+    (hotplug, button)
 }
 
 /// How long shutdown waits for the drivers still loading before it unmounts.
@@ -79,6 +100,7 @@ impl Pid1 {
             notify: Notify::new(None),
             drivers: None,
             drivers_at: None,
+            listeners_later: false,
         };
         pid1.take_marks();
         pid1
@@ -103,8 +125,29 @@ impl Pid1 {
 
     /// The drivers loading behind the boot, for shutdown to wait for.
     pub fn with_drivers(mut self, drivers: Background) -> Self {
+        if !drivers.begun() {
+            self.drivers_at = Some(uptime() + crate::pid1::drivers::HOLD_BOUND);
+        }
         self.drivers = Some(drivers);
         self
+    }
+
+    /// Hotplug and the power button are not open yet: the loop opens them
+    /// (`listeners_later`).
+    pub fn with_listeners_later(mut self) -> Self {
+        self.listeners_later = true;
+        if self.drivers_at.is_none() {
+            self.drivers_at = Some(uptime() + crate::pid1::drivers::HOLD_BOUND);
+        }
+        self
+    }
+
+    fn open_listeners(&mut self) {
+        if std::mem::take(&mut self.listeners_later) {
+            let (hotplug, button) = open_listeners();
+            self.hotplug = hotplug;
+            self.power_button = Some(button);
+        }
     }
 
     /// Mounts fstab's network entries once the network has a lease.
@@ -154,10 +197,10 @@ impl Pid1 {
         if first {
             self.network.release_ipv6();
         }
-        if first && self.drivers.as_ref().is_some_and(|d| !d.begun()) {
+        if first && let Some(at) = self.drivers_at {
             // The shell has started: the drivers nobody waits for may load once it had
             // the CPU for its own start.
-            self.drivers_at = Some(now + crate::pid1::drivers::AFTER_START);
+            self.drivers_at = Some(at.min(now + crate::pid1::drivers::AFTER_START));
         }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
@@ -257,12 +300,23 @@ impl Pid1 {
         }
         if self.drivers_at.is_some_and(|t| t <= now) {
             self.drivers_at = None;
+            // Open before the drivers load: a device one of them reveals comes as a
+            // uevent too (loading its driver twice is harmless: the second finds it
+            // loaded).
+            self.open_listeners();
             if let Some(drivers) = self.drivers.as_mut() {
                 drivers.begin();
             }
         }
 
-        let timeout = match self.next_wakeup(now) {
+        // Before the first start, a wait with nothing to do is the time to open the
+        // listeners.
+        let idle_check = self.listeners_later && !self.foreground.started_once();
+        let mut wake = self.next_wakeup(now);
+        if idle_check {
+            wake = Some(wake.map_or(now + IDLE, |w| w.min(now + IDLE)));
+        }
+        let timeout = match wake {
             None => PollTimeout::NONE,
             Some(t) => {
                 let ms = t.saturating_sub(now).as_millis().saturating_add(1);
@@ -295,12 +349,14 @@ impl Pid1 {
                 .into_iter()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
+        let polled_at = uptime();
         let _ = poll(&mut fds, timeout);
         let ready: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        let idle = !ready.iter().any(|r| *r);
         let mut ready = ready.into_iter();
         let now = uptime();
 
@@ -339,6 +395,9 @@ impl Pid1 {
         self.take_marks();
         // A lease just bound: the shell starts now, not a turn later.
         self.start_foreground_if_due(uptime());
+        if idle_check && idle && now.saturating_sub(polled_at) >= IDLE {
+            self.open_listeners();
+        }
     }
 
     fn start_foreground_if_due(&mut self, now: Uptime) {
