@@ -27,6 +27,13 @@ use crate::net::wifi::supplicant::{Supplicant, is_wireless};
 use crate::net::{static_addr, status};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+/// How long after a lease the leased interface's IPv6 comes on. The shell (or appliance)
+/// starts in the turn that bound; IPv6's start (addrconf, multicast joins, the router
+/// solicitation) took ~10 ms of the guest's one CPU under TCG, which the shell's first
+/// start had to share before.
+pub const IPV6_AFTER_LEASE: Duration = Duration::from_millis(250);
 
 pub struct Network {
     cfg: Config,
@@ -59,8 +66,9 @@ pub struct Network {
     /// Links (index, name) whose IPv6 came on and whose first IPv6 address event brings
     /// one more router solicitation (see `router_solicit`).
     solicit_again: Vec<(u32, String)>,
-    /// A lease was bound: the IPv6 of the leased interfaces comes on at the next `tick`.
-    ipv6_due: bool,
+    /// A lease was bound: the IPv6 of the leased interfaces comes on at the first `tick`
+    /// from then (`IPV6_AFTER_LEASE` later).
+    ipv6_due: Option<Uptime>,
     phy_held: PhyHold,
     /// When DHCP started: the foreground program waits for a lease until this plus the
     /// DHCP timeout.
@@ -113,7 +121,7 @@ impl Network {
             router_seen: false,
             ipv6_since: None,
             solicit_again: Vec::new(),
-            ipv6_due: false,
+            ipv6_due: None,
             ra_events,
             ra_dns: Vec::new(),
             cfg: cfg.clone(),
@@ -758,8 +766,8 @@ impl Network {
         for t in self.dhcp6.iter().filter_map(Dhcp6If::next_wakeup) {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
-        if self.ipv6_due {
-            wake = Some(now);
+        if let Some(t) = self.ipv6_due {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
         }
         wake
     }
@@ -769,7 +777,8 @@ impl Network {
     pub fn tick(&mut self, now: Uptime) {
         let on = self.ipv6_held.release_expired(now);
         self.ipv6_on(on);
-        if std::mem::take(&mut self.ipv6_due) {
+        if self.ipv6_due.is_some_and(|t| t <= now) {
+            self.ipv6_due = None;
             let bound: Vec<String> = self
                 .netifs
                 .iter()
@@ -1115,8 +1124,10 @@ impl Network {
 
     fn outcomes(&mut self, outcomes: Vec<Outcome>) {
         if outcomes.iter().any(|o| matches!(o, Outcome::Bound(_))) {
-            // IPv6 comes on at the next `tick`: the event loop starts the shell first.
-            self.ipv6_due = true;
+            // IPv6 comes on a little later: the event loop starts the shell first, in
+            // this turn, and its start has the CPU to itself meanwhile.
+            let t = uptime() + IPV6_AFTER_LEASE;
+            self.ipv6_due = Some(self.ipv6_due.map_or(t, |d| d.min(t)));
         }
         let lost = outcomes.contains(&Outcome::Lost);
         for o in outcomes {

@@ -37,9 +37,9 @@ pub struct Pid1 {
     notify: Notify,
     /// The drivers still loading behind the boot; shutdown waits for them, bounded.
     drivers: Option<Background>,
-    /// When the work behind the boot begins (the drivers, and the listeners if still
-    /// closed): `drivers::AFTER_START` after the first start, `drivers::HOLD_BOUND`
-    /// after the loop's own start at the latest.
+    /// When the work behind the boot begins (IPv6 once the foreground has started, the
+    /// drivers, and the listeners if still closed): `drivers::AFTER_START` after the
+    /// first start, `drivers::HOLD_BOUND` after the loop's own start at the latest.
     drivers_at: Option<Uptime>,
     /// Hotplug and the power button, left by the boot for the loop to open off the
     /// shell's path: when the drivers begin, or sooner once the loop has been idle for
@@ -195,12 +195,10 @@ impl Pid1 {
             self.shutdown(ending, &cause, Some(127));
         }
         if first {
-            self.network.release_ipv6();
-        }
-        if first && let Some(at) = self.drivers_at {
-            // The shell has started: the drivers nobody waits for may load once it had
-            // the CPU for its own start.
-            self.drivers_at = Some(at.min(now + crate::pid1::drivers::AFTER_START));
+            // The shell has started: IPv6 (lease or not), the listeners and the drivers
+            // nobody waits for come once it had the CPU for its own start.
+            let t = now + crate::pid1::drivers::AFTER_START;
+            self.drivers_at = Some(self.drivers_at.map_or(t, |at| at.min(t)));
         }
         if first {
             // The boot is over when the shell (or appliance) first starts: one block on
@@ -304,6 +302,9 @@ impl Pid1 {
             // uevent too (loading its driver twice is harmless: the second finds it
             // loaded).
             self.open_listeners();
+            if self.foreground.started_once() {
+                self.network.release_ipv6();
+            }
             if let Some(drivers) = self.drivers.as_mut() {
                 drivers.begin();
             }
