@@ -18,6 +18,7 @@ use crate::pid1::notify::Notify;
 use crate::pid1::signals::Signals;
 use crate::pid1::timeline::Timeline;
 use crate::system::fstab::NetworkMounts;
+use crate::system::pci_hold::PciHold;
 use crate::system::{console, modules, mounts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -99,31 +100,40 @@ pub fn boot() -> ! {
     // NIC drivers first: a link takes seconds to come up after it is set up, and the
     // rest of the boot goes on meanwhile. They need no configuration; reading it takes
     // a driver of its own (qemu_fw_cfg, for the host's credentials).
-    let tables = step(&mut tl, "network drivers", || {
+    // The virtio devices that are no NIC wait for the other drivers (pci_hold).
+    let (tables, mut pci_hold) = step(&mut tl, "network drivers", || {
+        let (hold, mut errors) = PciHold::virtio_but_nics(std::path::Path::new("/sys"));
         let tables = match modules::Tables::read() {
             Ok(t) => t,
-            Err(e) => return (None, vec![e]),
+            Err(e) => {
+                errors.push(e);
+                return ((None, hold), errors);
+            }
         };
-        let (_, errors) = load_modules(
+        let (_, errs) = load_modules(
             Some(&tables),
             &[],
             crate::system::modalias::is_network_device,
             &mut || {},
         );
-        (Some(tables), errors)
+        errors.extend(errs);
+        ((Some(tables), hold), errors)
     });
     let (cfg, credentials_dir) = step(&mut tl, "config", || read_config(tables.as_ref()));
     crate::log::set_debug(cfg.debug);
     // The notify socket's transport before the first message (not in the background).
     if let Some(addr) = cfg.notify_socket {
         step(&mut tl, "vsock for notify", || {
+            // The host's vsock device is a virtio PCI device on pc and q35.
+            let mut errors = pci_hold.release();
             let Some(tables) = tables.as_ref() else {
-                return ((), Vec::new());
+                return ((), errors);
             };
-            let errors = drivers::for_notify(addr.cid)
-                .iter()
-                .filter_map(|m| tables.load(m).err())
-                .collect();
+            errors.extend(
+                drivers::for_notify(addr.cid)
+                    .iter()
+                    .filter_map(|m| tables.load(m).err()),
+            );
             ((), errors)
         });
     }
@@ -172,7 +182,7 @@ pub fn boot() -> ! {
     // button open then too, or, left to the loop, off the shell's path (about 20 ms
     // under TCG here).
     let wait_for_drivers = drivers::fstab_needs_drivers();
-    let mut background = Background::new(tables, cfg.modules.clone(), !wait_for_drivers);
+    let mut background = Background::new(tables, cfg.modules.clone(), !wait_for_drivers, pci_hold);
     let mut listeners = None;
     if wait_for_drivers {
         // Open before the drivers load: a device one of them reveals comes as a uevent

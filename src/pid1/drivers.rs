@@ -15,9 +15,10 @@ use crate::pid1::guard::Guard;
 use crate::system::fstab;
 use crate::system::fstab::Phase;
 use crate::system::modules;
+use crate::system::pci_hold::PciHold;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
@@ -91,6 +92,8 @@ struct Work {
     tables: Option<modules::Tables>,
     extras: Vec<String>,
     mount_fstab: bool,
+    /// The virtio devices the network's drivers left unbound: released first.
+    hold: PciHold,
 }
 
 /// The latest the drivers nobody waits for begin after the boot's network step, should
@@ -106,15 +109,21 @@ pub const HOLD_BOUND: Duration = Duration::from_secs(5);
 pub const AFTER_START: Duration = Duration::from_millis(250);
 
 impl Background {
-    /// The drivers to load once begun: every device's, then `extras`; after them, if
-    /// `mount_fstab`, fstab's local entries. Nothing starts yet (not even the thread:
+    /// The drivers to load once begun: the devices of `hold` released first, every
+    /// device's, then `extras`; after them, if `mount_fstab`, fstab's local entries. Nothing starts yet (not even the thread:
     /// its start is work too, kept off the shell's path).
-    pub fn new(tables: Option<modules::Tables>, extras: Vec<String>, mount_fstab: bool) -> Self {
+    pub fn new(
+        tables: Option<modules::Tables>,
+        extras: Vec<String>,
+        mount_fstab: bool,
+        hold: PciHold,
+    ) -> Self {
         Background {
             work: Some(Work {
                 tables,
                 extras,
                 mount_fstab,
+                hold,
             }),
             done: None,
         }
@@ -126,21 +135,20 @@ impl Background {
         let Some(work) = self.work.take() else {
             return;
         };
-        let again = (work.extras.clone(), work.mount_fstab);
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
+        // Shared, so that a spawn that fails hands the work back.
+        let handed = Arc::new(Mutex::new(Some(work)));
+        let theirs = Arc::clone(&handed);
         let spawned = std::thread::Builder::new()
             .name("drivers".into())
             .spawn(move || {
                 lower_priority();
-                Guard::default().run("loading drivers in the background", || {
-                    load_and_mount(
-                        work.tables.as_ref(),
-                        &work.extras,
-                        work.mount_fstab,
-                        " in the background",
-                    )
-                });
+                if let Some(work) = theirs.lock().ok().and_then(|mut w| w.take()) {
+                    Guard::default().run("loading drivers in the background", || {
+                        work.run(" in the background")
+                    });
+                }
                 flag.store(true, Ordering::Release);
             });
         match spawned {
@@ -148,10 +156,9 @@ impl Background {
             Ok(_detached) => self.done = Some(done),
             Err(e) => {
                 info!("drivers: no thread for them ({e}); loading them now");
-                let tables = modules::Tables::read()
-                    .map_err(|e| info!("modules: {e}"))
-                    .ok();
-                load_and_mount(tables.as_ref(), &again.0, again.1, "");
+                if let Some(work) = handed.lock().ok().and_then(|mut w| w.take()) {
+                    work.run("");
+                }
             }
         }
     }
@@ -191,6 +198,22 @@ impl Background {
         }
         self.done = None;
         true
+    }
+}
+
+impl Work {
+    /// The held devices released (probed, in this thread), then `load_and_mount`.
+    fn run(mut self, how: &str) {
+        if !self.hold.held().is_empty() {
+            crate::debug!(
+                "drivers: releasing {}, held while the network's drivers loaded",
+                self.hold.held().join(" ")
+            );
+        }
+        for e in self.hold.release() {
+            info!("drivers: {e}");
+        }
+        load_and_mount(self.tables.as_ref(), &self.extras, self.mount_fstab, how);
     }
 }
 

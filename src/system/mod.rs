@@ -1,5 +1,5 @@
 //! The machine's own setup and teardown: mounts and fstab, block device ids, kernel
-//! modules by modalias and uevent, the console, reaping, the power button, and stopping
+//! modules by modalias and uevent (and the virtio PCI devices held back meanwhile), the console, reaping, the power button, and stopping
 //! the machine (reboot(2), or qemu's isa-debug-exit).
 
 pub mod acpi_events;
@@ -13,6 +13,7 @@ pub mod modalias;
 pub mod modules;
 pub mod mounts;
 pub mod notify;
+pub mod pci_hold;
 pub mod power_button;
 pub mod reaper;
 pub mod shutdown;
