@@ -113,7 +113,7 @@ pub fn boot() -> ! {
         let (_, errs) = load_modules(
             Some(&tables),
             &[],
-            crate::system::modalias::is_network_device,
+            crate::system::modalias::NETWORK,
             &mut || {},
         );
         errors.extend(errs);

@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Coldplug for the devices `only` selects, then the `extras` (qinit.modules).
+/// Coldplug for the devices `select` takes, then the `extras` (qinit.modules).
 /// `between` runs after each module.
 pub fn load_modules(
     tables: Option<&modules::Tables>,
     extras: &[String],
-    only: fn(&str) -> bool,
+    select: crate::system::modalias::Select,
     between: &mut dyn FnMut(),
 ) -> ((), Vec<String>) {
     let mut errors = Vec::new();
@@ -40,7 +40,7 @@ pub fn load_modules(
         &tables.deps,
         &tables.builtin,
         Duration::from_secs(5),
-        only,
+        select,
         between,
     );
     errors.extend(errs);
@@ -221,7 +221,7 @@ impl Work {
 /// its duration logged as a boot step's are (`how` says where it ran).
 fn load_and_mount(tables: Option<&modules::Tables>, extras: &[String], mount: bool, how: &str) {
     let t = uptime();
-    let ((), errors) = load_modules(tables, extras, |_| true, &mut || {});
+    let ((), errors) = load_modules(tables, extras, crate::system::modalias::EVERY, &mut || {});
     for e in &errors {
         info!("modules: {e}");
     }
