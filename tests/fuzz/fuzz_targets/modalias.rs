@@ -5,7 +5,8 @@
 //! supported (a malformed `[=` in a set glibc refuses, qinit takes as members).
 //!
 //! Input: the table's text, a NUL, then modaliases one per line.
-//! Checked: matches() gives each module once, only modules the table names, and, for
+//! Checked: matches() gives each module once, only modules the table names, the same as
+//! matches_in() (one pass over the text, as modprobe looks a name up), and, for
 //! patterns where the table's literal prefix and kmod's normalization change nothing
 //! (no '-', '[', ']' or '\'), exactly the modules whose pattern glibc matches.
 
@@ -54,6 +55,12 @@ fuzz_target!(|data: &[u8]| {
 
     for modalias in rest_text.split(['\n', '\0']) {
         let found = table.matches(modalias);
+        // modprobe's one pass over the text, building no table, agrees with it.
+        assert_eq!(
+            qinit::system::modalias::matches_in(&table_text, modalias),
+            found,
+            "matches_in({modalias:?}) differs from the table's"
+        );
         let mut seen = HashSet::new();
         for m in &found {
             assert!(
