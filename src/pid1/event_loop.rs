@@ -396,7 +396,12 @@ impl Pid1 {
         self.take_marks();
         // A lease just bound: the shell starts now, not a turn later.
         self.start_foreground_if_due(uptime());
-        if idle_check && idle && now.saturating_sub(polled_at) >= IDLE {
+        // Not if the shell has just started (its DHCP timeout ran out): it has the CPU.
+        if idle_check
+            && idle
+            && now.saturating_sub(polled_at) >= IDLE
+            && !self.foreground.started_once()
+        {
             self.open_listeners();
         }
     }
