@@ -292,13 +292,15 @@ assemble() {
     chmod 700 "$STAGE/root"
     cp /bin/busybox "$STAGE/bin/busybox"
     # qinit's own faces, before busybox's applets so that the loop below leaves them be:
-    # /sbin/shutdown is what qemu's guest agent runs (guest-shutdown); /sbin/modprobe is
+    # /sbin/shutdown is what qemu's guest agent runs (guest-shutdown). /sbin/modprobe,
     # what the kernel runs for a module it wants (crypto-crc32c, nls_cp437) and what a
-    # shell user runs: busybox's cannot read the .ko.zst modules.
+    # shell user runs (busybox's cannot read the .ko.zst modules), is not in the image:
+    # PID 1 links it to itself as it starts, so the kernel's six requests before /init,
+    # for crypto templates built into it, cost no process each (system::modules).
     ln -sfn /init "$STAGE/sbin/shutdown"
-    ln -sfn /init "$STAGE/sbin/modprobe"
     for link in $(/bin/busybox --list-full); do
         if [ -e "$STAGE/$link" ] || [ -L "$STAGE/$link" ]; then continue; fi  # never /init or rootfs files
+        [ "$link" = sbin/modprobe ] && continue
         mkdir -p "$STAGE/$(dirname "$link")"
         ln -s /bin/busybox "$STAGE/$link"
     done

@@ -95,6 +95,8 @@ B=$TMP/busybox-root
 cp -a "$STAGE" "$B"
 rm -f "$B/init" "$B/bin/qinit"
 ln -s bin/busybox "$B/init"
+# busybox --install's /sbin/modprobe, which qinit's image leaves to PID 1 to make.
+ln -sfn /bin/busybox "$B/sbin/modprobe"
 cp -a "$BENCH/busybox/." "$B/"
 chmod 755 "$B/etc/start" "$B/etc/udhcpc/default.script"
 cat "$STAGE/etc/profile" "$BENCH/shell-marker" > "$B/etc/profile"

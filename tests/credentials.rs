@@ -349,8 +349,9 @@ fn the_host_hears_ready_and_the_appliance_exit_status() {
     let images = common::images();
     let dir = TempDir::create("creds-notify");
     let listener = build_listener(&dir);
-    // Runs as PID 1 before qinit: the listener first, then qinit in its place.
-    let rdinit = b"#!/bin/sh\n/sbin/modprobe vsock_loopback\n/vsock-listen 5555\nexec /init\n";
+    // Runs as PID 1 before qinit: the listener first, then qinit in its place. The image
+    // has no /sbin/modprobe until qinit links it, so the wrapper links it itself.
+    let rdinit = b"#!/bin/sh\nln -s /init /sbin/modprobe\n/sbin/modprobe vsock_loopback\n/vsock-listen 5555\nexec /init\n";
     let images = common::images_with_entries(
         &images,
         &dir,

@@ -32,8 +32,9 @@ echo "ap: hostapd and udhcpd started on wlan1"
 exec sleep 100000
 "#;
 
-/// Runs as PID 1 before qinit.
+/// Runs as PID 1 before qinit (which links /sbin/modprobe only as it starts).
 const RDINIT: &str = r#"#!/bin/sh
+ln -s /init /sbin/modprobe
 /sbin/modprobe mac80211_hwsim radios=2
 unshare -n /sbin/ap-run &
 while [ ! -s /root/ap.pid ]; do sleep 0.1; done

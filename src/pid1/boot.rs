@@ -87,6 +87,16 @@ pub fn boot() -> ! {
     info!("qinit {} started as PID 1", env!("CARGO_PKG_VERSION"));
     let mut tl = Timeline::default();
     tl.mark("pid1", uptime());
+    // The kernel's module loader exists from here on (see link_modprobe): before the
+    // mounts, whose filesystems the kernel may ask it for.
+    let init = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/init"));
+    if let Err(e) = modules::link_modprobe(&init, std::path::Path::new(modules::MODPROBE)) {
+        info!("{e}");
+    }
     let signals = Signals::install();
     // Ctrl-Alt-Del becomes SIGINT to us instead of an immediate reboot.
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {

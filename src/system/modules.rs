@@ -160,6 +160,29 @@ pub enum Loaded {
     Inserted(usize),
 }
 
+/// Where the kernel looks for its module loader (its default `modprobe_path`).
+pub const MODPROBE: &str = "/sbin/modprobe";
+
+/// Makes `link` (/sbin/modprobe) a symlink to `init`, qinit's own binary, whose
+/// modprobe face then serves the kernel's module requests and the shell's user. The
+/// image ships without it, so the kernel's requests from before /init (six, for crypto
+/// templates built into it: "crypto-hmac(sha256)"...) fail at once instead of running a
+/// process each for a module no image holds. A file already there (an image of the
+/// user's own making) is left as it is.
+pub fn link_modprobe(init: &Path, link: &Path) -> Result<(), String> {
+    if let Some(dir) = link.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    match std::os::unix::fs::symlink(init, link) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(format!(
+            "linking {} to {}: {e}",
+            link.display(),
+            init.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The running kernel's module directory.
 pub fn module_dir() -> Result<String, String> {
     let uname = nix::sys::utsname::uname().map_err(|e| format!("uname: {e}"))?;
@@ -259,6 +282,28 @@ kernel/drivers/pps/pps_core.ko:
 kernel/fs/a-b.ko.xz: kernel/fs/cyc.ko
 kernel/fs/cyc.ko: kernel/fs/a-b.ko.xz
 ";
+
+    #[test]
+    fn modprobe_is_linked_once_and_a_file_there_is_kept() {
+        let root = std::env::temp_dir().join(format!("qinit-modprobe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let link = root.join("sbin/modprobe");
+        link_modprobe(Path::new("/init"), &link).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/init"));
+        // Again (a restarted boot step): nothing changes, no error.
+        link_modprobe(Path::new("/other"), &link).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/init"));
+        // The user's own modprobe stays.
+        let own = root.join("own/modprobe");
+        std::fs::create_dir_all(root.join("own")).unwrap();
+        std::fs::write(&own, "kmod").unwrap();
+        link_modprobe(Path::new("/init"), &own).unwrap();
+        assert_eq!(std::fs::read_to_string(&own).unwrap(), "kmod");
+        // A directory that cannot be made is an error that names the link.
+        let err = link_modprobe(Path::new("/init"), &own.join("x/modprobe")).unwrap_err();
+        assert!(err.contains("own/modprobe/x"), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn names_follow_the_kernel() {
