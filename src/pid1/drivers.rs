@@ -37,8 +37,7 @@ pub fn load_modules(
     let (loaded, errs) = crate::system::modalias::coldplug(
         Path::new("/sys"),
         &tables.dir,
-        &tables.deps,
-        &tables.builtin,
+        &|name| tables.load(name),
         Duration::from_secs(5),
         select,
         between,
