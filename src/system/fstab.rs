@@ -328,29 +328,18 @@ fn matches(source: &Source, v: &crate::system::blkid::Volume) -> bool {
     }
 }
 
-struct Tables {
-    dir: String,
-    deps: modules::DepMap,
-    builtin: HashSet<String>,
-}
-
 /// The module tables, read on first use: most boots have nothing to load.
 #[derive(Default)]
 struct Loader {
-    tables: Option<Result<Tables, String>>,
+    tables: Option<Result<modules::Tables, String>>,
 }
 
 impl Loader {
     /// Loads `name`; returns a line to log when something was inserted.
     fn load(&mut self, name: &str) -> Result<Option<String>, String> {
-        let tables = self.tables.get_or_insert_with(|| {
-            modules::module_dir().map(|dir| {
-                let (deps, builtin) = modules::read_tables(&dir);
-                Tables { dir, deps, builtin }
-            })
-        });
+        let tables = self.tables.get_or_insert_with(modules::Tables::read);
         let t = tables.as_ref().map_err(Clone::clone)?;
-        match modules::load(&t.dir, &t.deps, &t.builtin, name)? {
+        match t.load(name)? {
             modules::Loaded::Inserted(n) => {
                 Ok(Some(format!("module {name}: loaded ({n} file(s))")))
             }

@@ -334,13 +334,6 @@ impl Tables {
     }
 }
 
-/// Reads modules.dep and modules.builtin of `dir` (missing files give empty tables).
-pub fn read_tables(dir: &str) -> (DepMap, HashSet<String>) {
-    let dep = std::fs::read_to_string(format!("{dir}/modules.dep")).unwrap_or_default();
-    let builtin = std::fs::read_to_string(format!("{dir}/modules.builtin")).unwrap_or_default();
-    (DepMap::parse(&dep), builtin_names(&builtin))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

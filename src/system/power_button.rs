@@ -95,7 +95,7 @@ impl PowerButton {
 }
 
 fn load_evdev() -> Result<(), String> {
-    let dir = crate::system::modules::module_dir()?;
-    let (deps, builtin) = crate::system::modules::read_tables(&dir);
-    crate::system::modules::load(&dir, &deps, &builtin, "evdev").map(|_| ())
+    crate::system::modules::Tables::read()?
+        .load("evdev")
+        .map(|_| ())
 }
