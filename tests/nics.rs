@@ -80,6 +80,14 @@ fn every_model_gets_a_lease(machine: &str) {
     let routes = guest.run("ip route");
     let defaults = routes.lines().filter(|l| l.starts_with("default")).count();
     checks.check(defaults == 1, || format!("one default route:\n{routes}"));
+    // virtio_pci, loaded for the virtio NIC, binds only the NIC while the network's
+    // drivers load: the rng is held back (pci_hold) and becomes a virtio device after.
+    // It sits on a lower PCI slot (its -device comes first), so without the hold
+    // virtio_pci would probe it first and it would be virtio0.
+    let first = guest.run("cat /sys/bus/virtio/devices/virtio0/device");
+    checks.check(first.trim() == "0x0001", || {
+        format!("virtio0 should be the NIC (0x0001), the rng held back until after it: {first}")
+    });
     checks.finish();
 }
 
