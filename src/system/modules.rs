@@ -87,6 +87,8 @@ pub struct DepMap {
 }
 
 impl DepMap {
+    /// The whole map (the tests' reference for `parse_for`).
+    #[cfg(test)]
     pub fn parse(text: &str) -> Self {
         Self::parse_lines(text.lines())
     }
@@ -135,6 +137,7 @@ impl DepMap {
     }
 
     /// Whether modules.dep lists `name` ('-' or '_' alike).
+    #[cfg(test)]
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(&name.replace('-', "_"))
     }
@@ -173,14 +176,6 @@ impl DepMap {
         order.push(path.clone());
         Ok(())
     }
-}
-
-/// modules.builtin: one path per line of what is compiled into the kernel.
-pub fn builtin_names(text: &str) -> HashSet<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(name_of)
-        .collect()
 }
 
 /// Whether modules.builtin's `text` names `name` (already '_' for '-'), by one scan.
@@ -251,31 +246,6 @@ pub fn module_dir() -> Result<String, String> {
     ))
 }
 
-/// Loads `name` with its dependencies, unless built in or already loaded.
-pub fn load(
-    dir: &str,
-    deps: &DepMap,
-    builtin: &HashSet<String>,
-    name: &str,
-) -> Result<Loaded, String> {
-    load_with(dir, deps, builtin, name, c"")
-}
-
-/// `load`, with `params` (`max_bonds=0`) for `name` itself; its dependencies get none.
-pub fn load_with(
-    dir: &str,
-    deps: &DepMap,
-    builtin: &HashSet<String>,
-    name: &str,
-    params: &CStr,
-) -> Result<Loaded, String> {
-    let norm = name.replace('-', "_");
-    if builtin.contains(&norm) {
-        return Ok(Loaded::Builtin);
-    }
-    insert_with_deps(dir, deps, &norm, params)
-}
-
 /// Inserts `norm` (not built in) and the dependencies not yet loaded, unless the kernel
 /// has it already; `params` for `norm` itself.
 fn insert_with_deps(dir: &str, deps: &DepMap, norm: &str, params: &CStr) -> Result<Loaded, String> {
@@ -337,6 +307,14 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// modules.builtin as a set: what `builtin_in` scans for.
+    fn builtin_names(text: &str) -> HashSet<String> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(name_of)
+            .collect()
+    }
 
     const DEP: &str = "\
 kernel/drivers/net/ethernet/intel/e1000/e1000.ko:
