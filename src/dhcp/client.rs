@@ -202,6 +202,19 @@ impl Client {
         state_label(&self.state)
     }
 
+    /// Whether an exchange with a server is under way: looking for a lease, asking for
+    /// one, or renewing or confirming the one held (any state but init, backoff and bound).
+    pub fn in_exchange(&self) -> bool {
+        matches!(
+            self.state,
+            State::Selecting(_)
+                | State::Requesting { .. }
+                | State::Rebooting { .. }
+                | State::Renewing { .. }
+                | State::Rebinding { .. }
+        )
+    }
+
     /// When the lease ends, if we hold one (None also for an infinite lease).
     pub fn expires_at(&self) -> Option<Uptime> {
         match &self.state {
@@ -861,11 +874,14 @@ mod tests {
     fn discovers_at_once_on_carrier_and_binds_on_ack() {
         let mut c = client();
         let t0 = Duration::from_secs(3);
+        assert!(!c.in_exchange());
         let (d, to) = only_send(&c.handle(t0, Event::CarrierUp));
         assert_eq!(d.opts().msg_type(), Some(MessageType::Discover));
         assert_eq!(to, Destination::Broadcast);
+        assert!(c.in_exchange());
         let (r, _) = only_send(&c.handle(t0, Event::Packet(&answer(&d, 2, &[]))));
         assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+        assert!(c.in_exchange());
         assert_eq!(r.xid(), d.xid(), "REQUEST keeps the DISCOVER's xid");
         assert_eq!(
             r.opts().get(OptionCode::ServerIdentifier),
@@ -876,6 +892,7 @@ mod tests {
             panic!("no Apply in {acts:?}")
         };
         assert_eq!(l.address, Ipv4Addr::new(10, 0, 2, 15));
+        assert!(!c.in_exchange(), "bound: {}", c.state_name());
         // T1 is half the lease less a random tenth of it at most (RFC 2131 4.4.5).
         let t1 = c.next_wakeup().unwrap();
         assert!(

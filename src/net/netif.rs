@@ -53,6 +53,8 @@ pub struct NetIf {
     last_write: Option<(Uptime, &'static str)>,
     /// A rewrite held back by `pace`, due then.
     state_due: Option<Uptime>,
+    /// When the exchange under way began (`Client::in_exchange`), as `write_state` saw it.
+    exchange_since: Option<Uptime>,
     /// The interface whose lease gives the default route, DNS and host name: the first
     /// to bind. Shared by every NetIf of the machine.
     primary: DefaultOwner,
@@ -68,11 +70,30 @@ pub type DefaultOwner = Rc<Cell<Option<u32>>>;
 /// The least time between two rewrites of the state file that show the same state.
 const STATE_PACE: Duration = Duration::from_secs(1);
 
-/// Whether the state file may be rewritten now (Ok) or only at the time returned. A new
-/// state (bound, renewing, ...) is written at once; a rewrite that shows the same state
-/// (only the reason there is no lease, which a flood of refused replies changes with
-/// every datagram) waits until `STATE_PACE` after the last write.
-fn pace(last: Option<(Uptime, &str)>, state: &str, now: Uptime) -> Result<(), Uptime> {
+/// How long an exchange with the server must have lasted before the state file shows the
+/// states it passes through (selecting, requesting, init-reboot, renewing, rebinding):
+/// one that ends sooner, as it does in tens of milliseconds with a server on the link,
+/// writes only its outcome. Each write is a file and a rename (a few milliseconds under
+/// TCG) that the server's reply would wait behind.
+const EXCHANGE_QUIET: Duration = Duration::from_millis(200);
+
+/// Whether the state file may be rewritten now (Ok) or only at the time returned.
+/// `exchange_since`: when the exchange under way began, if one is (`Client::in_exchange`).
+/// A state of an exchange waits until `EXCHANGE_QUIET` after its start; any other new
+/// state (bound, init, backoff) is written at once; a rewrite that shows the same state (only the reason
+/// there is no lease, which a flood of refused replies changes with every datagram)
+/// waits until `STATE_PACE` after the last write.
+fn pace(
+    last: Option<(Uptime, &str)>,
+    exchange_since: Option<Uptime>,
+    state: &str,
+    now: Uptime,
+) -> Result<(), Uptime> {
+    if let Some(since) = exchange_since
+        && now < since + EXCHANGE_QUIET
+    {
+        return Err(since + EXCHANGE_QUIET);
+    }
     match last {
         Some((at, shown)) if shown == state && now < at + STATE_PACE => Err(at + STATE_PACE),
         _ => Ok(()),
@@ -150,6 +171,7 @@ impl NetIf {
             written: None,
             last_write: None,
             state_due: None,
+            exchange_since: None,
             primary,
             settings: LinkSettings::default(),
         })
@@ -507,6 +529,12 @@ impl NetIf {
         let Some(path) = &self.state_file else {
             return;
         };
+        let state = self.client.state_name();
+        if !self.client.in_exchange() {
+            self.exchange_since = None;
+        } else if self.exchange_since.is_none() {
+            self.exchange_since = Some(now);
+        }
         let changes = self.client.changes();
         if self.written.as_ref().is_some_and(|(c, _)| *c == changes) {
             return;
@@ -529,8 +557,7 @@ impl NetIf {
             self.state_due = None;
             return;
         }
-        let state = self.client.state_name();
-        if let Err(due) = pace(self.last_write, state, now) {
+        if let Err(due) = pace(self.last_write, self.exchange_since, state, now) {
             self.state_due = Some(due);
             return;
         }
@@ -551,16 +578,48 @@ mod tests {
     #[test]
     fn a_changed_state_is_written_at_once_and_the_rest_once_a_second() {
         let t = Duration::from_secs(10);
-        assert_eq!(pace(None, "selecting", t), Ok(()));
+        let began = Some(t - EXCHANGE_QUIET);
+        assert_eq!(pace(None, began, "selecting", t), Ok(()));
         let last = Some((t, "selecting"));
         // Another refused reply 1 ms later: held back until a second after the last write.
         assert_eq!(
-            pace(last, "selecting", t + Duration::from_millis(1)),
+            pace(last, began, "selecting", t + Duration::from_millis(1)),
             Err(t + STATE_PACE)
         );
-        assert_eq!(pace(last, "selecting", t + STATE_PACE), Ok(()));
+        assert_eq!(pace(last, began, "selecting", t + STATE_PACE), Ok(()));
         // Bound, at once.
-        assert_eq!(pace(last, "bound", t + Duration::from_millis(1)), Ok(()));
+        assert_eq!(
+            pace(last, None, "bound", t + Duration::from_millis(1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_exchange_shows_only_once_it_lasts() {
+        let t = Duration::from_secs(3);
+        let ms = Duration::from_millis;
+        // The DISCOVER at the carrier: "selecting" waits, then "requesting" at the OFFER
+        // 20 ms in waits for the same end (the exchange began with the DISCOVER).
+        assert_eq!(pace(None, Some(t), "selecting", t), Err(t + EXCHANGE_QUIET));
+        assert_eq!(
+            pace(None, Some(t), "requesting", t + ms(20)),
+            Err(t + EXCHANGE_QUIET)
+        );
+        // The ACK at 30 ms: bound is written at once, the exchange never.
+        assert_eq!(pace(None, None, "bound", t + ms(30)), Ok(()));
+        // No answer: "selecting" is shown once the exchange has lasted EXCHANGE_QUIET.
+        assert_eq!(pace(None, Some(t), "selecting", t + EXCHANGE_QUIET), Ok(()));
+        // Renewing, from a written "bound": held back the same way.
+        let bound = Some((t, "bound"));
+        let renew = t + Duration::from_secs(40);
+        assert_eq!(
+            pace(bound, Some(renew), "renewing", renew + ms(5)),
+            Err(renew + EXCHANGE_QUIET)
+        );
+        // Outside an exchange (no start given), a new state is written at once.
+        for state in ["init", "backoff", "bound"] {
+            assert_eq!(pace(None, None, state, t + ms(1)), Ok(()), "{state}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::pid1::timeline::Timeline;
 use crate::system::fstab::NetworkMounts;
 use crate::system::pci_hold::PciHold;
 use crate::system::{console, modules, mounts};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 /// Runs `f`, logs "<what>: N ms" and any errors it returns. A step that panics is
@@ -62,17 +62,14 @@ pub fn read_config(
     ((cfg, imported.dir), errors)
 }
 
+/// 127.0.0.1/8 on lo, and lo up. The kernel adds ::1 itself as lo comes up (unless
+/// IPv6 is off for it), as it does for `ip link set lo up`.
 fn loopback(nl: &mut Netlink) -> Vec<String> {
     let mut errors = Vec::new();
     match nl.link("lo") {
         Ok(lo) => {
-            for (addr, prefix) in [
-                (IpAddr::V4(Ipv4Addr::LOCALHOST), 8),
-                (IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
-            ] {
-                if let Err(e) = nl.add_address(&lo, addr, prefix) {
-                    errors.push(e);
-                }
+            if let Err(e) = nl.add_address(&lo, IpAddr::V4(Ipv4Addr::LOCALHOST), 8) {
+                errors.push(e);
             }
             if let Err(e) = nl.set_up(&lo) {
                 errors.push(e);
