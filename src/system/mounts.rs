@@ -113,9 +113,14 @@ pub fn unescape(field: &str) -> String {
 /// skipped, not an error.
 pub fn mount_base() -> Vec<String> {
     let mut errors = Vec::new();
+    // What was mounted before us (the table's targets are distinct, so the ones mounted
+    // here need not be read back). Read once /proc is there: empty before.
+    let read = || std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut mounts = read();
     for spec in table() {
-        // Read again each time: /proc/self/mounts exists only once /proc is mounted.
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        if spec.target != "/proc" && mounts.is_empty() {
+            mounts = read();
+        }
         if is_mounted(&mounts, spec.target) {
             crate::debug!("{} already mounted", spec.target);
             continue;
