@@ -80,9 +80,9 @@ const EXCHANGE_QUIET: Duration = Duration::from_millis(200);
 /// Whether the state file may be rewritten now (Ok) or only at the time returned.
 /// `exchange_since`: when the exchange under way began, if one is (`Client::in_exchange`).
 /// A state of an exchange waits until `EXCHANGE_QUIET` after its start; any other new
-/// state (bound, init, backoff) is written at once; a rewrite that shows the same state (only the reason
-/// there is no lease, which a flood of refused replies changes with every datagram)
-/// waits until `STATE_PACE` after the last write.
+/// state (bound, init, backoff) is written at once; a rewrite that shows the same state
+/// (only the reason there is no lease, which a flood of refused replies changes with
+/// every datagram) waits until `STATE_PACE` after the last write.
 fn pace(
     last: Option<(Uptime, &str)>,
     exchange_since: Option<Uptime>,

@@ -58,7 +58,8 @@ const BASE_ENV: [(&str, &str); 5] = [
 /// the exec (vfork's way) instead of copying it, ~6 ms sooner under TCG than a fork. The
 /// child becomes a session leader (POSIX_SPAWN_SETSID) and then opens the tty, which so
 /// becomes its controlling terminal; its signals are all at their defaults and none
-/// blocked, whatever PID 1's are.
+/// blocked, whatever PID 1's are. (/dev/console, `console_tty`'s answer when sysfs names
+/// no console, never becomes one on open: the program then runs without job control.)
 pub fn spawn_on_tty(
     argv: &[String],
     login: bool,
