@@ -338,3 +338,20 @@ fn pid1_started_without_fds_0_to_2_keeps_them_on_dev_null_and_logs_to_the_consol
     }
     checks.finish();
 }
+
+#[test]
+fn kernel_messages_are_told_from_a_commands_output() {
+    use common::is_kernel_message;
+    assert!(is_kernel_message("[   11.305598] qinit: wlan0: IPv6 on"));
+    assert!(is_kernel_message("[12345.000001] x"));
+    // What commands print, even in brackets, is output.
+    for line in [
+        "-rw-------    1 root     root   143 Nov 27 23:02 /run/qinit/x.conf",
+        "[ok] done",
+        "[ 1.5] not a kernel stamp",
+        "[1.305598 no bracket",
+        "",
+    ] {
+        assert!(!is_kernel_message(line), "{line:?}");
+    }
+}

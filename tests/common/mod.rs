@@ -389,11 +389,35 @@ impl Guest {
         ));
         self.expect(&begin);
         let output = self.expect(&end).replace('\r', "");
+        // The kernel's messages (qinit's log lines among them) reach the same console at
+        // any time: a whole line of one is not the command's output (the log keeps it).
+        let output = output
+            .split('\n')
+            .filter(|line| !is_kernel_message(line))
+            .collect::<Vec<_>>()
+            .join("\n");
         let output = output.strip_prefix('\n').unwrap_or(&output);
         let output = output.trim_end_matches('\n').to_owned();
         self.note(&format!("$ {command}\n{output}"));
         output
     }
+}
+
+/// Whether `line` is a kernel message as the console prints it: "[    11.305598] text".
+pub fn is_kernel_message(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('[') else {
+        return false;
+    };
+    let Some((stamp, _)) = rest.split_once(']') else {
+        return false;
+    };
+    let stamp = stamp.trim_start();
+    stamp.split_once('.').is_some_and(|(s, us)| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && us.len() == 6
+            && us.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// How long console output may keep arriving after qemu exited (the pty drains).
