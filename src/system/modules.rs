@@ -246,12 +246,9 @@ pub fn module_dir() -> Result<String, String> {
     ))
 }
 
-/// Inserts `norm` (not built in) and the dependencies not yet loaded, unless the kernel
-/// has it already; `params` for `norm` itself.
+/// Inserts `norm` (neither built in nor loaded) and the dependencies not yet loaded;
+/// `params` for `norm` itself.
 fn insert_with_deps(dir: &str, deps: &DepMap, norm: &str, params: &CStr) -> Result<Loaded, String> {
-    if is_loaded(norm) {
-        return Ok(Loaded::Already);
-    }
     let mut inserted = 0;
     let order = deps.load_order(norm)?;
     let files = to_insert(&order, is_loaded);
@@ -294,6 +291,10 @@ impl Tables {
         let norm = name.replace('-', "_");
         if builtin_in(&self.builtin, &norm) {
             return Ok(Loaded::Builtin);
+        }
+        // Before modules.dep is scanned for its dependencies: a module in needs none.
+        if is_loaded(&norm) {
+            return Ok(Loaded::Already);
         }
         insert_with_deps(
             &self.dir,
